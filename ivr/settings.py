@@ -1,0 +1,97 @@
+"""Deployment settings and secrets: loaded once, typed, validated at the edge.
+
+Everything here comes from the environment (`IVR_*`) or from a secrets file
+outside git (`IVR_SECRETS_FILE`, KEY=VALUE lines, default
+`/etc/ivr/secrets.env`); the environment wins. The defaults are a demo that
+listens on loopback only: change the secrets before exposing anything (README,
+"Secrets").
+
+Why seat passwords are derived: a center has ~1,800 seats; storing one secret
+per seat in a file is a liability. Each seat's SIP password is
+HMAC-SHA256(IVR_SEAT_SECRET, seat id), so one secret yields a distinct,
+unguessable password per seat, and `ivr seat-password ID` tells an agent theirs.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import ipaddress
+from pathlib import Path
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+Port = Annotated[int, Field(ge=1, le=65535)]
+DEMO_SECRET = "change-me-demo-secret"  # noqa: S105 - a documented demo default
+
+
+def _loopback(value: str) -> str:
+    if not ipaddress.ip_address(value).is_loopback:
+        raise ValueError(f"{value} is not a loopback address: this service listens on loopback only")
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="IVR_", extra="ignore", frozen=True, env_file_encoding="utf-8"
+    )
+
+    catalog: Path = Path("callcenter.yaml")
+    templates: Path = Path("dialplans")
+    prompts: Path = Path("prompts")
+    # Where `ivr up` / the test harness keep the rendered config, logs and state.
+    run_dir: Path = Path("run")
+    pbx_name: str = "ivr-asterisk"
+
+    sip_address: str = "127.0.0.1"  # where Asterisk's SIP transport binds
+    sip_port: Port = 5060
+    trunk_address: str = "127.0.0.2"  # the simulated PSTN trunk's own source address
+    rtp_start: Port = 10000
+    rtp_end: Port = 10999
+    ami_port: Port = 5038
+    agi_host: str = "127.0.0.1"
+    agi_port: Port = 4573
+    http_host: str = "127.0.0.1"
+    http_port: Port = 8080
+
+    ami_metrics_user: str = "ivr-metrics"
+    ami_metrics_secret: SecretStr = SecretStr(DEMO_SECRET + "-metrics")
+    ami_control_user: str = "ivr-control"
+    ami_control_secret: SecretStr = SecretStr(DEMO_SECRET + "-control")
+    seat_secret: SecretStr = SecretStr(DEMO_SECRET + "-seats")
+
+    log_level: str = "info"
+    log_json: bool = False
+
+    _check_agi = field_validator("agi_host")(classmethod(lambda cls, v: _loopback(v)))
+
+    @field_validator("trunk_address", "sip_address")
+    @classmethod
+    def _is_ip(cls, value: str) -> str:
+        ipaddress.ip_address(value)
+        return value
+
+    def seat_password(self, seat_id: str) -> str:
+        digest = hmac.new(
+            self.seat_secret.get_secret_value().encode(), f"seat:{seat_id}".encode(), hashlib.sha256
+        ).digest()
+        return base64.b32encode(digest).decode().lower()[:16]
+
+    @property
+    def uses_demo_secrets(self) -> bool:
+        return any(
+            s.get_secret_value().startswith(DEMO_SECRET)
+            for s in (self.ami_metrics_secret, self.ami_control_secret, self.seat_secret)
+        )
+
+
+def load_settings(**overrides: object) -> Settings:
+    """Settings from the environment and the secrets file; overrides win (tests)."""
+    import os
+
+    secrets_file = Path(os.environ.get("IVR_SECRETS_FILE", "/etc/ivr/secrets.env"))
+    env_file = secrets_file if secrets_file.is_file() else None
+    return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
