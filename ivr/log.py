@@ -70,6 +70,8 @@ def configure(level: str = "info", json: bool = False) -> None:
             structlog.contextvars.merge_contextvars,
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
+            # Tracebacks become text *before* redaction, so they are masked too.
+            structlog.processors.format_exc_info,
             redact_card_data,
             renderer,
         ],

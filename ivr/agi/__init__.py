@@ -1,0 +1,62 @@
+"""FastAGI: the sans-IO protocol core (:mod:`.protocol`) and its asyncio server (:mod:`.server`).
+
+Asterisk's dialplan runs ``AGI(agi://127.0.0.1:4573/<script>,<line>)``; the
+server routes each call by ``<script>`` to a handler that drives the channel
+through an :class:`AgiSession`.
+"""
+
+from ivr.agi.protocol import (
+    NEED_DATA,
+    AgiConnection,
+    AgiEvent,
+    AgiProtocolError,
+    AgiRequest,
+    AgiResponse,
+    ConnectionClosed,
+    ConnectionState,
+    HangupNotice,
+    InvalidCommandArgument,
+    LocalProtocolError,
+    NeedData,
+    RemoteProtocolError,
+    decode_lenient,
+    format_command,
+    validate_digits,
+)
+from ivr.agi.server import (
+    AgiCommandError,
+    AgiCommandFailed,
+    AgiError,
+    AgiHangup,
+    AgiSession,
+    AgiTimeout,
+    FastAgiServer,
+    Handler,
+)
+
+__all__ = [
+    "NEED_DATA",
+    "AgiCommandError",
+    "AgiCommandFailed",
+    "AgiConnection",
+    "AgiError",
+    "AgiEvent",
+    "AgiHangup",
+    "AgiProtocolError",
+    "AgiRequest",
+    "AgiResponse",
+    "AgiSession",
+    "AgiTimeout",
+    "ConnectionClosed",
+    "ConnectionState",
+    "FastAgiServer",
+    "Handler",
+    "HangupNotice",
+    "InvalidCommandArgument",
+    "LocalProtocolError",
+    "NeedData",
+    "RemoteProtocolError",
+    "decode_lenient",
+    "format_command",
+    "validate_digits",
+]

@@ -1,0 +1,285 @@
+"""`ivr check`: the catalog and the templates, validated together, before
+anything reaches a PBX.
+
+Stages, each stopping the pipeline with every problem it found:
+1. the catalog loads (`CatalogError`: file, path, line, reason);
+2. every template renders (`TemplateError`: template, line, reason);
+3. every rendered file parses as Asterisk config (pyst2's `asterisk.config`);
+4. the rendered files agree with each other: every Goto/Gosub/GotoIf target
+   and `include` names an existing context, extension and label; every
+   literal Queue() names a queue in queues.conf; every PJSIP endpoint's
+   context exists; auth/aors/identify name existing sections; every dialplan
+   application and function is provided by a module that modules.conf loads;
+   AMI and FastAGI stay on loopback.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import asterisk.config
+
+from ivr.catalog.load import load_catalog
+from ivr.catalog.model import Catalog
+from ivr.render import TemplateError, render_config
+from ivr.settings import Settings
+
+# Dialplan applications and functions -> the module that provides them.
+# Applications built into the PBX core need no module.
+CORE_APPLICATIONS = frozenset(
+    {
+        "answer", "background", "busy", "congestion", "exec", "execif", "goto", "gotoif",
+        "gotoiftime", "hangup", "noop", "progress", "ringing", "set", "setamaflags", "wait",
+        "waitexten", "waitdigit", "importvar", "raisexception", "incomplete", "execiftime",
+    }
+)  # fmt: skip
+APPLICATION_MODULES = {
+    "queue": "app_queue.so",
+    "queuelog": "app_queue.so",
+    "addqueuemember": "app_queue.so",
+    "removequeuemember": "app_queue.so",
+    "pausequeuemember": "app_queue.so",
+    "unpausequeuemember": "app_queue.so",
+    "agi": "res_agi.so",
+    "eagi": "res_agi.so",
+    "playback": "app_playback.so",
+    "gosub": "app_stack.so",
+    "gosubif": "app_stack.so",
+    "return": "app_stack.so",
+    "verbose": "app_verbose.so",
+    "log": "app_verbose.so",
+    "read": "app_read.so",
+    "senddtmf": "app_senddtmf.so",
+    "userevent": "app_userevent.so",
+    "dial": "app_dial.so",
+    "echo": "app_echo.so",
+    "musiconhold": "res_musiconhold.so",
+    "startmusiconhold": "res_musiconhold.so",
+    "stopmusiconhold": "res_musiconhold.so",
+    "sayunixtime": "app_sayunixtime.so",
+}
+FUNCTION_MODULES = {
+    "queue_exists": "app_queue.so",
+    "queue_member": "app_queue.so",
+    "queue_waiting_count": "app_queue.so",
+    "queue_variables": "app_queue.so",
+    "channel": "func_channel.so",
+    "len": "func_strings.so",
+    "filter": "func_strings.so",
+    "regex": "func_strings.so",
+    "if": "func_logic.so",
+    "isnull": "func_logic.so",
+    "exists": "func_logic.so",
+    "callerid": "func_callerid.so",
+    "global": "func_global.so",
+    "db": "func_db.so",
+    "iftime": "func_logic.so",
+    "strftime": "func_strings.so",
+}
+
+_EXTEN = re.compile(r"^(?P<ext>[^,]+),(?P<prio>[^,(]+)(?:\((?P<label>[^)]+)\))?,(?P<app>[A-Za-z0-9_]+)(?:\((?P<args>.*)\))?$")
+_SAME = re.compile(r"^(?P<prio>[^,(]+)(?:\((?P<label>[^)]+)\))?,(?P<app>[A-Za-z0-9_]+)(?:\((?P<args>.*)\))?$")
+_FUNCTION = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\(")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    file: str
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        return f"{self.file}:{self.line}: {self.reason}" if self.line else f"{self.file}: {self.reason}"
+
+
+class CheckFailed(Exception):
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = problems
+        super().__init__("\n".join(str(p) for p in problems))
+
+
+@dataclass
+class _Context:
+    extensions: dict[str, set[str]] = field(default_factory=dict)  # ext -> labels and priorities
+    includes: list[tuple[str, int]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Call:
+    app: str
+    args: str
+    context: str
+    exten: str
+    line: int
+
+
+def _sections(config: asterisk.config.Config) -> Iterator[tuple[str, int, list[tuple[str, str, int]]]]:
+    for category in config.categories:
+        items = [(item.name.strip(), item.value.strip(), item.number + 1) for item in category.items]
+        yield category.name.strip(), category.number + 1, items
+
+
+def _parse(name: str, text: str) -> asterisk.config.Config:
+    with tempfile.NamedTemporaryFile("w", suffix=".conf", encoding="utf-8") as handle:
+        handle.write(text)
+        handle.flush()
+        try:
+            return asterisk.config.Config(handle.name)
+        except asterisk.config.ParseError as exc:
+            line, reason = exc.args if len(exc.args) == 2 else (None, str(exc))
+            raise CheckFailed([Problem(name, line, f"not valid Asterisk config: {reason}")]) from exc
+
+
+def _split_args(args: str) -> list[str]:
+    return [part.strip() for part in args.split(",")]
+
+
+def _targets(call: _Call) -> list[tuple[str, str, str]]:
+    """Literal (context, exten, priority-or-label) targets of a jump; dynamic ones are skipped."""
+    app = call.app.lower()
+    if app in ("goto", "gosub"):
+        branches = [call.args]
+    elif app in ("gotoif", "gosubif"):
+        _, _, rest = call.args.partition("?")
+        branches = [b for b in rest.split(":") if b]
+    else:
+        return []
+    out = []
+    for branch in branches:
+        if "${" in branch or "$[" in branch:
+            continue
+        parts = _split_args(branch.split("(", 1)[0] if app.startswith("gosub") else branch)
+        if len(parts) == 1:
+            out.append((call.context, call.exten, parts[0]))
+        elif len(parts) == 2:
+            out.append((call.context, parts[0], parts[1]))
+        else:
+            out.append((parts[0], parts[1], parts[2]))
+    return out
+
+
+def _check_dialplan(text: str, loaded: set[str], queues: set[str]) -> tuple[list[Problem], set[str]]:
+    file = "extensions.conf"
+    config = _parse(file, text)
+    contexts: dict[str, _Context] = {}
+    calls: list[_Call] = []
+    problems: list[Problem] = []
+    for name, _line, items in _sections(config):
+        if name in ("general", "globals"):
+            continue
+        context = contexts.setdefault(name, _Context())
+        exten = ""
+        for key, value, line in items:
+            value = value.lstrip(">").strip()
+            if key == "include":
+                context.includes.append((value, line))
+                continue
+            match = _EXTEN.match(value) if key == "exten" else _SAME.match(value) if key == "same" else None
+            if match is None:
+                problems.append(Problem(file, line, f"cannot read dialplan line '{key} => {value}'"))
+                continue
+            if key == "exten":
+                exten = match["ext"]
+            labels = context.extensions.setdefault(exten, set())
+            labels.add(match["prio"])
+            if match["label"]:
+                labels.add(match["label"])
+            calls.append(_Call(match["app"], match["args"] or "", name, exten, line))
+
+    for name, context in contexts.items():
+        for target, line in context.includes:
+            if target not in contexts:
+                problems.append(Problem(file, line, f"[{name}] includes unknown context '{target}'"))
+    for call in calls:
+        app = call.app.lower()
+        module = APPLICATION_MODULES.get(app)
+        if app not in CORE_APPLICATIONS and module is None:
+            problems.append(Problem(file, call.line, f"unknown dialplan application '{call.app}'"))
+        elif module is not None and module not in loaded:
+            problems.append(
+                Problem(file, call.line, f"application '{call.app}' needs {module}, which modules.conf does not load")
+            )
+        for function in _FUNCTION.findall(call.args):
+            fmodule = FUNCTION_MODULES.get(function.lower())
+            if fmodule is not None and fmodule not in loaded:
+                problems.append(
+                    Problem(file, call.line, f"function '{function}' needs {fmodule}, which modules.conf does not load")
+                )
+        if app == "queue":
+            queue = _split_args(call.args)[0]
+            if queue and "${" not in queue and queue not in queues:
+                problems.append(Problem(file, call.line, f"Queue({queue}): no such queue in queues.conf"))
+        for ctx, ext, prio in _targets(call):
+            where = f"{call.app}({call.args}) in [{call.context}]"
+            if ctx not in contexts:
+                problems.append(Problem(file, call.line, f"{where}: no context '{ctx}'"))
+            elif ext not in contexts[ctx].extensions:
+                problems.append(Problem(file, call.line, f"{where}: no extension '{ext}' in [{ctx}]"))
+            elif prio != "1" and prio not in contexts[ctx].extensions[ext]:
+                problems.append(Problem(file, call.line, f"{where}: no priority or label '{prio}' in {ext}@{ctx}"))
+    return problems, set(contexts)
+
+
+def check_rendered(files: dict[str, str], settings: Settings) -> list[Problem]:
+    """Cross-file checks on a rendered configuration; returns every problem."""
+    problems: list[Problem] = []
+    parsed = {name: _parse(name, text) for name, text in files.items() if name.endswith(".conf")}
+
+    loaded: set[str] = set()
+    for name, _line, items in _sections(parsed["modules.conf"]):
+        if name == "modules":
+            loaded |= {value for key, value, _ in items if key in ("load", "preload", "require")}
+
+    queues = {name for name, _line, _items in _sections(parsed["queues.conf"]) if name != "general"}
+    dialplan_problems, contexts = _check_dialplan(files["extensions.conf"], loaded, queues)
+    problems += dialplan_problems
+
+    sections: dict[str, dict[str, list[tuple[str, str, int]]]] = {}
+    for name, line, items in _sections(parsed["pjsip.conf"]):
+        kind = next((value for key, value, _ in items if key == "type"), "")
+        if not kind:
+            problems.append(Problem("pjsip.conf", line, f"[{name}] has no type"))
+        sections.setdefault(kind, {})[name] = items
+    for name, items in sections.get("endpoint", {}).items():
+        for key, value, line in items:
+            if key == "context" and value not in contexts:
+                problems.append(Problem("pjsip.conf", line, f"endpoint {name}: unknown context '{value}'"))
+            if key in ("auth", "aors"):
+                kind = "auth" if key == "auth" else "aor"
+                for ref in _split_args(value):
+                    if ref not in sections.get(kind, {}):
+                        problems.append(Problem("pjsip.conf", line, f"endpoint {name}: unknown {kind} '{ref}'"))
+    for name, items in sections.get("identify", {}).items():
+        for key, value, line in items:
+            if key == "endpoint" and value not in sections.get("endpoint", {}):
+                problems.append(Problem("pjsip.conf", line, f"identify {name}: unknown endpoint '{value}'"))
+
+    for name, _line, items in _sections(parsed["manager.conf"]):
+        for key, value, line in items:
+            if name == "general" and key == "bindaddr" and not ipaddress.ip_address(value).is_loopback:
+                problems.append(Problem("manager.conf", line, f"AMI must listen on loopback, not {value}"))
+    agi_host = settings.agi_host
+    if not ipaddress.ip_address(agi_host).is_loopback:
+        problems.append(Problem("extensions.conf", None, f"FastAGI must be on loopback, not {agi_host}"))
+    return problems
+
+
+def check(settings: Settings, catalog: Catalog | None = None) -> dict[str, str]:
+    """Run every stage; returns the rendered files or raises (CatalogError,
+    TemplateError or CheckFailed)."""
+    catalog = catalog or load_catalog(settings.catalog)
+    files = render_config(catalog, settings)
+    problems = check_rendered(files, settings)
+    if problems:
+        raise CheckFailed(problems)
+    return files
+
+
+__all__ = ["CheckFailed", "Problem", "TemplateError", "check", "check_rendered"]
+
+

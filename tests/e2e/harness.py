@@ -1,0 +1,334 @@
+"""Real parts for end-to-end tests: the Asterisk container, SIPp callers and
+seats, the ivr service as a subprocess, and an AMI event log to wait on.
+
+Tests never sleep to "wait enough": they wait for an AMI event, a process
+exit or an HTTP answer, each with a deadline. The PBX uses its own ports and
+container name, so a `make up` instance on the same machine is left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import threading
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from typing import TYPE_CHECKING
+
+from ivr.settings import Settings
+
+if TYPE_CHECKING:
+    from ivr.ami import AmiClient, AmiMessage
+
+REPO = Path(__file__).resolve().parents[2]
+SIPP_DIR = REPO / "tests" / "sipp"
+IMAGE = "ivr-asterisk:22"
+CALLER_ADDRESS = "127.0.0.2"  # the simulated PSTN trunk
+SEAT_ADDRESS = "127.0.0.1"
+ROGUE_ADDRESS = "127.0.0.3"  # neither trunk nor a registered seat
+
+
+def test_settings(run_dir: Path, **overrides: object) -> Settings:
+    values: dict[str, object] = {
+        "catalog": REPO / "callcenter.yaml",
+        "templates": REPO / "dialplans",
+        "prompts": REPO / "prompts",
+        "run_dir": run_dir,
+        "pbx_name": "ivr-test-asterisk",
+        "sip_port": 5160,
+        "ami_port": 5138,
+        "agi_port": 4673,
+        "http_port": 8180,
+        "rtp_start": 20000,
+        "rtp_end": 20999,
+    }
+    values.update(overrides)
+    return Settings(**values)  # type: ignore[arg-type]
+
+
+def free_port(address: str = "127.0.0.1", kind: int = socket.SOCK_DGRAM) -> int:
+    with socket.socket(socket.AF_INET, kind) as sock:
+        sock.bind((address, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+
+
+# --------------------------------------------------------------------------- PBX
+
+
+@dataclass
+class Pbx:
+    settings: Settings
+
+    @property
+    def name(self) -> str:
+        return self.settings.pbx_name
+
+    def start(self) -> None:
+        run_dir = self.settings.run_dir
+        subprocess.run(["docker", "rm", "-f", self.name], capture_output=True, check=False)
+        subprocess.run(
+            ["docker", "run", "-d", "--name", self.name, "--network", "host",
+             "-v", f"{run_dir}:/srv/ivr", IMAGE],
+            check=True, capture_output=True,
+        )  # fmt: skip
+
+    def stop(self) -> None:
+        subprocess.run(["docker", "rm", "-f", self.name], capture_output=True, check=False)
+
+    def restart(self) -> None:
+        subprocess.run(["docker", "restart", "-t", "5", self.name], check=True, capture_output=True)
+
+    def cli(self, command: str) -> str:
+        result = subprocess.run(
+            ["docker", "exec", self.name, "asterisk", "-C", "/srv/ivr/etc/asterisk.conf", "-rx", command],
+            capture_output=True, text=True, check=False, timeout=20,
+        )  # fmt: skip
+        return result.stdout
+
+    def logs(self) -> str:
+        result = subprocess.run(["docker", "logs", self.name], capture_output=True, text=True, check=False)
+        return result.stdout + result.stderr
+
+    def registered_contacts(self, seat: str) -> int:
+        out = self.cli(f"pjsip show aor {seat}")
+        return sum(1 for line in out.splitlines() if line.strip().startswith("contact ") and ":" in line)
+
+
+# --------------------------------------------------------------------------- AMI
+
+
+@dataclass
+class EventLog:
+    """Collects every AMI event seen by a read-only AMI session, in a thread
+    of its own, so synchronous tests can wait for events with a deadline."""
+
+    settings: Settings
+    events: list[AmiMessage] = field(default_factory=list)
+    _cond: threading.Condition = field(default_factory=threading.Condition)
+    _thread: threading.Thread | None = None
+    _loop: asyncio.AbstractEventLoop | None = None
+    _client: AmiClient | None = None
+    _stopping: asyncio.Event | None = None
+
+    def start(self) -> None:
+        ready = threading.Event()
+
+        def runner() -> None:
+            loop = asyncio.new_event_loop()
+            self._loop = loop
+            loop.run_until_complete(self._main(ready))
+            loop.close()
+
+        self._thread = threading.Thread(target=runner, name="ami-event-log", daemon=True)
+        self._thread.start()
+        ready.wait(10)
+
+    async def _main(self, ready: threading.Event) -> None:
+        from ivr.ami import AmiClient
+
+        self._stopping = asyncio.Event()
+        client = AmiClient(
+            "127.0.0.1", self.settings.ami_port, self.settings.ami_metrics_user,
+            self.settings.ami_metrics_secret.get_secret_value(), name="test-events",
+            backoff_initial=0.2, backoff_max=1.0,
+        )  # fmt: skip
+        self._client = client
+        runner = asyncio.create_task(client.run())
+        ready.set()
+
+        async def pump() -> None:
+            async for event in client.events():
+                with self._cond:
+                    self.events.append(event)
+                    self._cond.notify_all()
+
+        pumper = asyncio.create_task(pump())
+        await self._stopping.wait()
+        pumper.cancel()
+        await client.close()
+        runner.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await runner
+        with contextlib.suppress(asyncio.CancelledError):
+            await pumper
+
+    def stop(self) -> None:
+        if self._loop is not None and self._stopping is not None:
+            self._loop.call_soon_threadsafe(self._stopping.set)
+        if self._thread is not None:
+            self._thread.join(10)
+
+    def mark(self) -> int:
+        with self._cond:
+            return len(self.events)
+
+    def wait_for(
+        self, predicate: Callable[[AmiMessage], bool], timeout: float = 20.0, since: int = 0, what: str = "event"
+    ) -> AmiMessage:
+        deadline = time.monotonic() + timeout
+        index = since
+        with self._cond:
+            while True:
+                while index < len(self.events):
+                    event = self.events[index]
+                    index += 1
+                    if predicate(event):
+                        return event
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    seen = ", ".join(sorted({e.name for e in self.events[since:]}))
+                    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; saw: {seen}")
+                self._cond.wait(remaining)
+
+    def find(self, predicate: Callable[[AmiMessage], bool], since: int = 0) -> list[AmiMessage]:
+        with self._cond:
+            return [e for e in self.events[since:] if predicate(e)]
+
+
+def chan_var(event: AmiMessage, name: str, prefix: str = "") -> str | None:
+    """A channel variable from `channelvars` on an AMI event (both spellings Asterisk uses)."""
+    direct = event.get(f"{prefix}ChanVariable({name})")
+    if direct is not None:
+        return direct
+    for value in event.get_all(f"{prefix}ChanVariable"):
+        key, _, val = value.partition("=")
+        if key == name:
+            return val
+    return None
+
+
+# --------------------------------------------------------------------------- SIPp
+
+
+@dataclass
+class Sipp:
+    """SIPp callers and seats. Logs go to `log_dir` for failed-test reports."""
+
+    settings: Settings
+    log_dir: Path
+
+    def _base(self, scenario: str, address: str, port: int) -> list[str]:
+        return [
+            "sipp", "-sf", str(SIPP_DIR / scenario), "-i", address, "-p", str(port),
+            "-nostdin", "-trace_err", "-error_file", str(self.log_dir / f"{scenario}.{port}.errors.log"),
+        ]  # fmt: skip
+
+    @property
+    def pbx(self) -> str:
+        return f"127.0.0.1:{self.settings.sip_port}"
+
+    def register(
+        self, seats: list[str], contact_port: int, *, password: Callable[[str], str] | None = None,
+        expires: int = 3600, address: str = SEAT_ADDRESS, timeout: float = 20, rate: int = 200,
+    ) -> subprocess.CompletedProcess[str]:
+        password = password or self.settings.seat_password
+        csv = self.log_dir / f"seats-{contact_port}-{len(seats)}.csv"
+        rows = [f"{s};[authentication username={s} password={password(s)}];{contact_port}" for s in seats]
+        csv.write_text("SEQUENTIAL\n" + "\n".join(rows) + "\n")
+        port = free_port(address)
+        cmd = self._base("seat_register.xml", address, port) + [
+            "-inf", str(csv), "-m", str(len(seats)), "-r", str(rate), "-key", "expires", str(expires),
+            "-recv_timeout", "5000", self.pbx,
+        ]  # fmt: skip
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, cwd=self.log_dir)
+
+    @contextlib.contextmanager
+    def seats_answering(self, port: int, talk_ms: int = 1500) -> Iterator[subprocess.Popen[bytes]]:
+        """One UAS answering every INVITE sent to `port` (any seat registered there)."""
+        cmd = self._base("seat_answer.xml", SEAT_ADDRESS, port) + [
+            "-mp", str(free_port()), "-d", str(talk_ms), self.pbx,
+        ]  # fmt: skip
+        with (self.log_dir / f"uas-{port}.out").open("wb") as out:
+            proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=self.log_dir)
+        try:
+            yield proc
+        finally:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(5)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+
+    def call(
+        self, number: str, caller: str, *, address: str = CALLER_ADDRESS, max_wait_ms: int = 60000,
+        scenario: str = "caller.xml", extra: list[str] | None = None,
+    ) -> subprocess.Popen[bytes]:
+        """Start one call in the background; the caller stays until the far end hangs up."""
+        port = free_port(address)
+        cmd = self._base(scenario, address, port) + [
+            "-s", number, "-key", "caller", caller, "-mi", address, "-mp", str(free_port(address)),
+            "-m", "1", "-recv_timeout", str(max_wait_ms), *(extra or []), self.pbx,
+        ]  # fmt: skip
+        out = (self.log_dir / f"call-{number}-{caller}.out").open("wb")
+        return subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, cwd=self.log_dir)
+
+
+# --------------------------------------------------------------------------- ivr service
+
+
+@dataclass
+class IvrService:
+    settings: Settings
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        s = self.settings
+        env = dict(os.environ)
+        env.update(
+            IVR_CATALOG=str(s.catalog), IVR_TEMPLATES=str(s.templates), IVR_PROMPTS=str(s.prompts),
+            IVR_RUN_DIR=str(s.run_dir), IVR_PBX_NAME=s.pbx_name, IVR_SIP_PORT=str(s.sip_port),
+            IVR_AMI_PORT=str(s.ami_port), IVR_AGI_PORT=str(s.agi_port), IVR_HTTP_PORT=str(s.http_port),
+            IVR_RTP_START=str(s.rtp_start), IVR_RTP_END=str(s.rtp_end), IVR_LOG_JSON="true",
+        )  # fmt: skip
+        return env
+
+    def start(self) -> None:
+        ivr = shutil.which("ivr") or str(REPO / ".venv" / "bin" / "ivr")
+        out = self.log_path.open("ab")
+        self.proc = subprocess.Popen([ivr, "serve"], stdout=out, stderr=subprocess.STDOUT, env=self.env(), cwd=REPO)
+        wait_until(lambda: self.health() is not None, 30, "ivr serve to answer /healthz")
+
+    def health(self) -> dict[str, object] | None:
+        import json
+
+        if self.proc is not None and self.proc.poll() is not None:
+            raise AssertionError(f"ivr serve exited with {self.proc.returncode}; see {self.log_path}")
+        url = f"http://127.0.0.1:{self.settings.http_port}/healthz"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return json.loads(response.read())  # type: ignore[no-any-return]
+        except urllib.error.HTTPError as exc:
+            return json.loads(exc.read())  # type: ignore[no-any-return]
+        except OSError:
+            return None
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None

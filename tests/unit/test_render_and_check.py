@@ -1,0 +1,134 @@
+"""Rendering and `ivr check`: a broken catalog or template never produces output."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from ivr.check import CheckFailed, check, check_rendered
+from ivr.cli import main
+from ivr.render import TemplateError, render_config, write_config
+from ivr.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    templates = tmp_path / "dialplans"
+    shutil.copytree(REPO / "dialplans", templates)
+    catalog = tmp_path / "callcenter.yaml"
+    shutil.copy(REPO / "callcenter.yaml", catalog)
+    return Settings(catalog=catalog, templates=templates, run_dir=tmp_path / "run")
+
+
+def test_demo_catalog_renders_a_complete_asterisk_configuration(settings: Settings) -> None:
+    files = check(settings)
+
+    assert {"asterisk.conf", "modules.conf", "pjsip.conf", "extensions.conf", "queues.conf",
+            "manager.conf", "logger.conf", "musiconhold.conf"} <= set(files)  # fmt: skip
+    assert "[line-main]" in files["extensions.conf"]
+    assert "member => PJSIP/1001,0,1001,PJSIP/1001" in files["queues.conf"]
+    assert "bindaddr = 127.0.0.1" in files["manager.conf"]
+    assert "queue_log = yes" in files["logger.conf"]
+
+
+def test_pjsip_has_no_anonymous_endpoint_and_identifies_the_trunk_by_address(settings: Settings) -> None:
+    pjsip = check(settings)["pjsip.conf"]
+
+    assert "[anonymous]" not in pjsip
+    assert "match = 127.0.0.2/32" in pjsip
+    assert pjsip.count("type = endpoint") == 1 + 30
+
+
+def test_every_line_has_a_fallback_route_to_its_queue(settings: Settings) -> None:
+    dialplan = check(settings)["extensions.conf"]
+
+    for line, queue in (("main", "basic_zh"), ("vip", "vip"), ("platinum", "platinum"), ("group", "group")):
+        section = dialplan.split(f"[line-{line}]")[1].split("\n[")[0]
+        assert f"Set(IVR_QUEUE={queue})" in section.split("(fallback)")[1]
+
+
+def test_seat_passwords_are_derived_per_seat_and_not_in_the_catalog(settings: Settings) -> None:
+    assert settings.seat_password("1001") != settings.seat_password("1002")
+    assert "password" not in settings.catalog.read_text()
+    assert f"password = {settings.seat_password('1001')}" in check(settings)["pjsip.conf"]
+
+
+def test_broken_template_is_reported_with_template_and_line(settings: Settings) -> None:
+    path = settings.templates / "queues.conf.j2"
+    lines = path.read_text().splitlines()
+    lines.insert(3, "strategy = {{ catalog.stratgey }}")
+    path.write_text("\n".join(lines) + "\n")
+
+    with pytest.raises(TemplateError) as info:
+        render_config(catalog_of(settings), settings)
+    assert str(info.value).startswith(f"{path}:4: undefined:")
+    assert "stratgey" in str(info.value)
+
+
+def test_template_syntax_error_is_reported_with_line(settings: Settings) -> None:
+    path = settings.templates / "extensions.conf.j2"
+    path.write_text(path.read_text() + "{% for x in %}\n")
+
+    with pytest.raises(TemplateError, match=r"extensions\.conf\.j2:\d+: syntax error"):
+        check(settings)
+
+
+def test_goto_to_a_missing_context_is_caught(settings: Settings) -> None:
+    files = check(settings)
+    files["extensions.conf"] = files["extensions.conf"].replace("Goto(line-vip,s,1)", "Goto(line-vipp,s,1)", 1)
+
+    problems = [str(p) for p in check_rendered(files, settings)]
+    assert len(problems) == 1
+    assert problems[0].endswith("Goto(line-vipp,s,1) in [from-pstn]: no context 'line-vipp'")
+
+
+def test_application_whose_module_is_not_loaded_is_caught(settings: Settings) -> None:
+    files = check(settings)
+    files["modules.conf"] = files["modules.conf"].replace("load = res_agi.so\n", "")
+
+    problems = [str(p) for p in check_rendered(files, settings)]
+    assert problems and all("needs res_agi.so" in p for p in problems)
+
+
+def test_missing_label_and_unknown_queue_are_caught(settings: Settings) -> None:
+    path = settings.templates / "extensions.conf.j2"
+    path.write_text(path.read_text().replace("?fallback)", "?fallbak)").replace("Queue(${IVR_QUEUE})", "Queue(nosuch)"))
+
+    with pytest.raises(CheckFailed) as info:
+        check(settings)
+    text = str(info.value)
+    assert "no priority or label 'fallbak' in s@line-main" in text
+    assert "Queue(nosuch): no such queue in queues.conf" in text
+
+
+def test_render_with_a_broken_catalog_writes_nothing(settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    settings.catalog.write_text(settings.catalog.read_text().replace("fallback_queue: vip\n", "fallback_queue: vipp\n"))
+    out = tmp_path / "out"
+
+    code = main(["render", "--catalog", str(settings.catalog), "--templates", str(settings.templates), "--out", str(out)])
+
+    assert code == 1
+    assert not out.exists()
+    assert "numbers[1].fallback_queue: unknown queue 'vipp'" in capsys.readouterr().err
+
+
+def test_render_replaces_the_output_directory_atomically(settings: Settings, tmp_path: Path) -> None:
+    out = tmp_path / "etc"
+    out.mkdir()
+    (out / "stale.conf").write_text("old")
+
+    write_config(check(settings), out)
+
+    assert not (out / "stale.conf").exists()
+    assert (out / "extensions.conf").is_file()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".etc.")]
+
+
+def catalog_of(settings: Settings):  # type: ignore[no-untyped-def]
+    from ivr.catalog.load import load_catalog
+
+    return load_catalog(settings.catalog)
