@@ -20,7 +20,6 @@ import re
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import asterisk.config
 
@@ -82,7 +81,9 @@ FUNCTION_MODULES = {
     "strftime": "func_strings.so",
 }
 
-_EXTEN = re.compile(r"^(?P<ext>[^,]+),(?P<prio>[^,(]+)(?:\((?P<label>[^)]+)\))?,(?P<app>[A-Za-z0-9_]+)(?:\((?P<args>.*)\))?$")
+_EXTEN = re.compile(
+    r"^(?P<ext>[^,]+),(?P<prio>[^,(]+)(?:\((?P<label>[^)]+)\))?,(?P<app>[A-Za-z0-9_]+)(?:\((?P<args>.*)\))?$"
+)
 _SAME = re.compile(r"^(?P<prio>[^,(]+)(?:\((?P<label>[^)]+)\))?,(?P<app>[A-Za-z0-9_]+)(?:\((?P<args>.*)\))?$")
 _FUNCTION = re.compile(r"\$\{([A-Z_][A-Z0-9_]*)\(")
 

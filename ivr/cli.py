@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("seat-password", cmd_seat_password, "Print the SIP password of a seat (derived from IVR_SEAT_SECRET).")
     p.add_argument("seat", help="seat id, e.g. 1001")
 
-    p = add("generate-seats", cmd_generate_seats, "Write a copy of the catalog with N generated seats (case study: 1795).")
+    p = add(
+        "generate-seats", cmd_generate_seats, "Write a copy of the catalog with N generated seats (case study: 1795)."
+    )
     catalog_options(p)
     p.add_argument("--count", type=int, default=1795, help="number of seats (default 1795)")
     p.add_argument("--first-id", type=int, default=2001, help="first seat id (default 2001)")

@@ -54,7 +54,7 @@ def _environment(templates: Path) -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
-        autoescape=False,  # noqa: S701 - output is Asterisk config, not HTML
+        autoescape=False,
     )
 
 

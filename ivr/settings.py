@@ -25,7 +25,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 Port = Annotated[int, Field(ge=1, le=65535)]
-DEMO_SECRET = "change-me-demo-secret"  # noqa: S105 - a documented demo default
+DEMO_SECRET = "change-me-demo-secret"
 
 
 def _loopback(value: str) -> str:
@@ -94,4 +94,4 @@ def load_settings(**overrides: object) -> Settings:
 
     secrets_file = Path(os.environ.get("IVR_SECRETS_FILE", "/etc/ivr/secrets.env"))
     env_file = secrets_file if secrets_file.is_file() else None
-    return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg]
+    return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg, arg-type]

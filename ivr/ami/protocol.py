@@ -393,9 +393,7 @@ def _check_safe(kind: str, text: str) -> None:
             raise UnsafeHeader(f"AMI header {kind} contains {label}: {text[:40]!r}")
 
 
-def format_action(
-    name: str, action_id: str, headers: Mapping[str, str | Sequence[str]]
-) -> bytes:
+def format_action(name: str, action_id: str, headers: Mapping[str, str | Sequence[str]]) -> bytes:
     """The bytes of one action; a sequence value repeats its key (``Variable``).
 
     Raises :class:`UnsafeHeader` (a ``ValueError``) for CR, LF or NUL in any

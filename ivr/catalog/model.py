@@ -68,7 +68,7 @@ class Queue(_Model):
     join_empty: tuple[EmptyCondition, ...] = ()
     leave_when_empty: tuple[EmptyCondition, ...] = ()
     max_wait: int = Field(0, ge=0, le=7200, description="seconds before the caller leaves the queue; 0 = no limit")
-    targets: KpiTargets = KpiTargets()
+    targets: KpiTargets = KpiTargets.model_validate({})
 
 
 class ServiceNumber(_Model):

@@ -169,7 +169,9 @@ class PayloadTooLarge(ApiError):
 class PbxUnavailable(ApiError):
     """The PBX (AMI) cannot take the action now; the client may retry later."""
 
-    def __init__(self, message: str = "the PBX is unavailable", details: Mapping[str, Any] | None = None):
+    def __init__(
+        self, message: str = "the PBX is unavailable", details: Mapping[str, Any] | None = None
+    ):
         super().__init__(503, "pbx_unavailable", message, details)
 
 

@@ -21,7 +21,6 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from ivr.settings import Settings
@@ -108,8 +107,9 @@ class Pbx:
         return result.stdout + result.stderr
 
     def registered_contacts(self, seat: str) -> int:
-        out = self.cli(f"pjsip show aor {seat}")
-        return sum(1 for line in out.splitlines() if line.strip().startswith("contact ") and ":" in line)
+        """Registered contacts of a seat's AOR (`Contact:  1001/sip:...` lines)."""
+        out = self.cli("pjsip show contacts")
+        return sum(1 for line in out.splitlines() if line.strip().startswith(f"Contact:  {seat}/sip:"))
 
 
 # --------------------------------------------------------------------------- AMI
@@ -244,7 +244,7 @@ class Sipp:
         rows = [f"{s};[authentication username={s} password={password(s)}];{contact_port}" for s in seats]
         csv.write_text("SEQUENTIAL\n" + "\n".join(rows) + "\n")
         port = free_port(address)
-        cmd = self._base("seat_register.xml", address, port) + [
+        cmd = [*self._base("seat_register.xml", address, port),
             "-inf", str(csv), "-m", str(len(seats)), "-r", str(rate), "-key", "expires", str(expires),
             "-recv_timeout", "5000", self.pbx,
         ]  # fmt: skip
@@ -253,7 +253,7 @@ class Sipp:
     @contextlib.contextmanager
     def seats_answering(self, port: int, talk_ms: int = 1500) -> Iterator[subprocess.Popen[bytes]]:
         """One UAS answering every INVITE sent to `port` (any seat registered there)."""
-        cmd = self._base("seat_answer.xml", SEAT_ADDRESS, port) + [
+        cmd = [*self._base("seat_answer.xml", SEAT_ADDRESS, port),
             "-mp", str(free_port()), "-d", str(talk_ms), self.pbx,
         ]  # fmt: skip
         with (self.log_dir / f"uas-{port}.out").open("wb") as out:
@@ -274,7 +274,7 @@ class Sipp:
     ) -> subprocess.Popen[bytes]:
         """Start one call in the background; the caller stays until the far end hangs up."""
         port = free_port(address)
-        cmd = self._base(scenario, address, port) + [
+        cmd = [*self._base(scenario, address, port),
             "-s", number, "-key", "caller", caller, "-mi", address, "-mp", str(free_port(address)),
             "-m", "1", "-recv_timeout", str(max_wait_ms), *(extra or []), self.pbx,
         ]  # fmt: skip

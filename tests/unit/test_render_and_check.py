@@ -105,11 +105,15 @@ def test_missing_label_and_unknown_queue_are_caught(settings: Settings) -> None:
     assert "Queue(nosuch): no such queue in queues.conf" in text
 
 
-def test_render_with_a_broken_catalog_writes_nothing(settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    settings.catalog.write_text(settings.catalog.read_text().replace("fallback_queue: vip\n", "fallback_queue: vipp\n"))
+def test_render_with_a_broken_catalog_writes_nothing(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = settings.catalog.read_text()
+    settings.catalog.write_text(text.replace("fallback_queue: vip\n", "fallback_queue: vipp\n"))
     out = tmp_path / "out"
 
-    code = main(["render", "--catalog", str(settings.catalog), "--templates", str(settings.templates), "--out", str(out)])
+    code = main(["render", "--catalog", str(settings.catalog), "--templates", str(settings.templates),
+                 "--out", str(out)])  # fmt: skip
 
     assert code == 1
     assert not out.exists()

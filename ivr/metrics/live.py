@@ -1,0 +1,475 @@
+"""The live metrics pipeline: AMI events in; durable store, live state and updates out.
+
+Theory of operation
+-------------------
+`LiveMetrics.consume(events)` runs three tasks it owns, in one TaskGroup:
+
+- the **reader** takes `(AMI message, received_at)` pairs, turns each into a
+  domain event with `intake.from_ami` (via `headers_of`, which keeps repeated
+  `ChanVariable` lines), applies it to the `CenterState` at once and queues it
+  for the store. It never awaits anything but the next event, so a slow disk
+  or a slow wallboard cannot hold AMI intake back; it yields to the loop every
+  `batch_max` events so a source that never suspends cannot starve the others.
+- the **writer** appends queued events to the `EventStore` in batches of at
+  most `batch_max`, at the latest `flush_interval` seconds after the first
+  queued event, in a worker thread (`asyncio.to_thread`): SQLite never runs
+  on the event loop. A failed append is retried, oldest first; the backlog is
+  capped at `max_backlog` events, beyond which the oldest are dropped and
+  counted (queue_log reconciliation recovers them).
+- the **publisher** renders a snapshot (`render(state, now)`, e.g.
+  `views.render_wallboard`) at most once per `publish_interval`, when
+  something changed or `refresh_interval` has passed (so waits and today's
+  numbers move on a quiet floor), and offers it to every subscriber. Each
+  subscriber has a bounded queue; when it is full the *oldest* update is
+  dropped (every update is a whole snapshot, so the newest one suffices) and
+  counted. Publishing never waits for a subscriber.
+
+Order: the state is updated before the event is stored, so the floor view
+never waits for the disk. A crash loses at most the unflushed tail (about
+`flush_interval` of events), which queue_log reconciliation restores.
+
+All state mutation happens on the event loop thread; `recover()` reads the
+store in a worker thread but applies pages on the loop, so a Prometheus
+scrape or a subscriber rendering a snapshot never sees the state mid-update.
+
+Every wait is bounded: the reader's wait for the next AMI event is the only
+open-ended one, and `close()` ends it by cancelling the reader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import math
+import time
+from collections import Counter, deque
+from collections.abc import AsyncIterable, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from ivr.log import get_logger
+
+from .events import DomainEvent
+from .intake import CallerKeyer, HeaderValue, from_ami
+from .reducer import CenterState, GroupConfig
+from .store import EventStore
+from .views import CatalogLike, agents_view, snapshot_view
+
+log = get_logger(__name__)
+
+Snapshot = dict[str, Any]
+"""One JSON-ready update as subscribers receive it (what `render` returns)."""
+Render = Callable[[CenterState, float], Snapshot]
+
+
+class HasHeaders(Protocol):
+    """An AMI message as `ivr.ami.protocol.AmiMessage`: header pairs in wire order."""
+
+    @property
+    def headers(self) -> Sequence[tuple[str, str]]: ...
+
+
+AmiLike = HasHeaders | Mapping[str, HeaderValue]
+AmiEvent = tuple[AmiLike, float]
+"""What `consume` reads: an AMI message (or its headers) and when it was received."""
+
+
+def headers_of(message: AmiLike) -> Mapping[str, HeaderValue]:
+    """The headers of an AMI message in the shape `intake.from_ami` takes.
+
+    Header pairs become a mapping; a key that repeats (`ChanVariable`, one
+    line per channel variable) maps to the list of its values in wire order,
+    so none is lost. Keys merge case-insensitively under their first spelling.
+    A mapping is returned as it is.
+    """
+    if isinstance(message, Mapping):
+        return message
+    out: dict[str, HeaderValue] = {}
+    spelling: dict[str, str] = {}
+    for key, value in message.headers:
+        name = spelling.setdefault(key.lower(), key)
+        previous = out.get(name)
+        if previous is None:
+            out[name] = value
+        elif isinstance(previous, list):
+            previous.append(value)
+        else:
+            out[name] = [str(previous), value]
+    return out
+
+
+def group_configs(catalog: CatalogLike) -> dict[str, GroupConfig]:
+    """Reducer configuration of every skill group in the catalog."""
+    return {
+        queue.id: GroupConfig(
+            service_level_seconds=float(queue.service_level_seconds),
+            wrapup_seconds=float(queue.wrapup),
+            targets={
+                "service_level": queue.targets.service_level,
+                "answer_rate": queue.targets.answer_rate,
+                "abandon_rate": queue.targets.abandon_rate,
+                "asa_seconds": queue.targets.asa_seconds,
+                "aht_seconds": queue.targets.aht_seconds,
+            },
+        )
+        for queue in catalog.queues
+    }
+
+
+def default_render(state: CenterState, now: float) -> Snapshot:
+    """A minimal update (the floor view); the service passes `views.render_wallboard`."""
+    snapshot = state.snapshot(now)
+    return {"at": now, "queues": snapshot_view(snapshot), "agents": agents_view(snapshot)}
+
+
+@dataclass(slots=True)
+class PipelineStats:
+    """Counters of the pipeline since it was built (for /metrics and health)."""
+
+    messages: int = 0
+    """AMI messages read."""
+    events: int = 0
+    """Domain events produced by intake and applied to the state."""
+    rejected: int = 0
+    """AMI events intake refused (bad or missing headers); by reason in `rejects`."""
+    stored: int = 0
+    """Events the store accepted as new."""
+    store_errors: int = 0
+    """Failed store appends (each retried)."""
+    store_dropped: int = 0
+    """Events dropped unstored because the backlog hit `max_backlog`."""
+    published: int = 0
+    """Snapshots rendered and offered to subscribers."""
+    dropped: int = 0
+    """Updates dropped from slow subscribers' queues."""
+    recovered: int = 0
+    """Events replayed from the store by `recover()`."""
+
+
+_CLOSED: Snapshot = {}  # sentinel queued to end a subscription
+
+
+class Subscription:
+    """A subscriber's bounded queue of snapshots; iterate it, or call `next_update`.
+
+    Use as a context manager (or call `close()`) so the pipeline forgets it.
+    Iteration ends when the pipeline closes.
+    """
+
+    def __init__(self, owner: LiveMetrics, maxsize: int) -> None:
+        self._owner = owner
+        self._queue: asyncio.Queue[Snapshot] = asyncio.Queue(maxsize)
+        self._closed = False
+        self.dropped = 0
+        """Updates this subscriber missed because it did not keep up."""
+
+    def offer(self, snapshot: Snapshot) -> bool:
+        """Queue an update without waiting; drops the oldest when full. False if one was dropped."""
+        if self._closed:
+            return True
+        kept = True
+        while self._queue.full():
+            self._queue.get_nowait()
+            kept = False
+            self.dropped += 1
+        self._queue.put_nowait(snapshot)
+        return kept
+
+    # A timeout here is a keepalive tick for the caller (None), not an error.
+    async def next_update(self, timeout: float) -> Snapshot | None:  # noqa: ASYNC109
+        """The next update, or None if none came within `timeout` seconds.
+
+        Raises `StopAsyncIteration` once the subscription or the pipeline is closed.
+        """
+        if self._closed and self._queue.empty():
+            raise StopAsyncIteration
+        try:
+            update = await asyncio.wait_for(self._queue.get(), timeout)
+        except TimeoutError:
+            return None
+        if update is _CLOSED:
+            self._closed = True
+            raise StopAsyncIteration
+        return update
+
+    def __aiter__(self) -> Subscription:
+        return self
+
+    async def __anext__(self) -> Snapshot:
+        while True:
+            update = await self.next_update(timeout=60.0)
+            if update is not None:
+                return update
+
+    def end(self) -> None:
+        """Called by the pipeline when it stops: iteration ends after queued updates."""
+        if not self._closed:
+            while self._queue.full():
+                self._queue.get_nowait()
+            self._queue.put_nowait(_CLOSED)
+
+    def close(self) -> None:
+        self._closed = True
+        self._owner._unsubscribe(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class LiveMetrics:
+    """The live metrics pipeline of one service process (see the module docstring)."""
+
+    def __init__(
+        self,
+        store: EventStore,
+        state: CenterState,
+        caller_key: CallerKeyer,
+        *,
+        render: Render = default_render,
+        clock: Callable[[], float] = time.time,
+        batch_max: int = 500,
+        flush_interval: float = 0.05,
+        max_backlog: int = 200_000,
+        publish_interval: float = 1.0,
+        refresh_interval: float = 5.0,
+        subscriber_queue: int = 8,
+        store_timeout: float = 30.0,
+        close_timeout: float = 10.0,
+    ) -> None:
+        if batch_max < 1 or subscriber_queue < 1 or max_backlog < batch_max:
+            raise ValueError("batch_max, subscriber_queue >= 1 and max_backlog >= batch_max")
+        self.store = store
+        self.state = state
+        self._caller_key = caller_key
+        self._render = render
+        self._clock = clock
+        self._batch_max = batch_max
+        self._flush_interval = flush_interval
+        self._max_backlog = max_backlog
+        self._publish_interval = publish_interval
+        self._refresh_interval = refresh_interval
+        self._subscriber_queue = subscriber_queue
+        self._store_timeout = store_timeout
+        self._close_timeout = close_timeout
+        self.stats = PipelineStats()
+        self.rejects: Counter[str] = Counter()
+        self._backlog: deque[DomainEvent] = deque()
+        self._subscribers: set[Subscription] = set()
+        self._latest: Snapshot | None = None
+        self._dirty = True
+        self._running = False
+        self._have_backlog = asyncio.Event()
+        self._batch_full = asyncio.Event()
+        self._changed = asyncio.Event()
+        self._stop = asyncio.Event()
+        self._stopping = asyncio.Event()
+        self._done = asyncio.Event()
+        self._done.set()
+
+    # -- intake ------------------------------------------------------------
+
+    def feed(self, message: AmiLike, received_at: float) -> DomainEvent | None:
+        """Convert and apply one AMI message now; queue its event for the store."""
+        self.stats.messages += 1
+        before = self.rejects.total()
+        event = from_ami(headers_of(message), received_at, self._caller_key, self.rejects)
+        if event is None:
+            self.stats.rejected += self.rejects.total() - before
+            return None
+        self.stats.events += 1
+        self.state.apply(event)
+        self._queue_for_store(event)
+        self._dirty = True
+        self._changed.set()
+        return event
+
+    def _queue_for_store(self, event: DomainEvent) -> None:
+        self._backlog.append(event)
+        overflow = len(self._backlog) - self._max_backlog
+        if overflow > 0:
+            for _ in range(overflow):
+                self._backlog.popleft()
+            self.stats.store_dropped += overflow
+            log.warning("metrics_store_backlog_dropped", dropped=overflow)
+        self._have_backlog.set()
+        if len(self._backlog) >= self._batch_max:
+            self._batch_full.set()
+
+    @property
+    def backlog(self) -> int:
+        """Events applied but not yet stored."""
+        return len(self._backlog)
+
+    # -- running -------------------------------------------------------------
+
+    async def consume(self, events: AsyncIterable[AmiEvent]) -> None:
+        """Run the pipeline until `events` ends or `close()` is called.
+
+        On the way out the backlog is flushed (bounded by `close_timeout`),
+        a last snapshot published and every subscription ended.
+        """
+        if self._running:
+            raise RuntimeError("LiveMetrics.consume is already running")
+        self._running = True
+        self._done.clear()
+        self._stop.clear()
+        self._stopping.clear()
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                writer = tasks.create_task(self._write_loop(), name="metrics-store-writer")
+                publisher = tasks.create_task(self._publish_loop(), name="metrics-publisher")
+                reader = tasks.create_task(self._read_loop(events), name="metrics-ami-reader")
+                stop = tasks.create_task(self._stop.wait(), name="metrics-stop")
+                await asyncio.wait((reader, stop), return_when=asyncio.FIRST_COMPLETED)
+                reader.cancel()
+                stop.cancel()
+                self._stopping.set()
+                self._have_backlog.set()
+                self._changed.set()
+                await asyncio.wait((writer, publisher), timeout=self._close_timeout)
+                for task in (writer, publisher):
+                    task.cancel()
+        finally:
+            self._running = False
+            if self._backlog:
+                log.warning("metrics_backlog_unstored", events=len(self._backlog))
+            for subscription in list(self._subscribers):
+                subscription.end()
+            self._done.set()
+
+    async def close(self) -> None:
+        """Stop `consume` (flushing the backlog); returns when it has ended."""
+        self._stop.set()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._done.wait(), self._close_timeout + 1.0)
+
+    async def _read_loop(self, events: AsyncIterable[AmiEvent]) -> None:
+        count = 0
+        async for message, received_at in events:
+            self.feed(message, received_at)
+            count += 1
+            if count % self._batch_max == 0:
+                await asyncio.sleep(0)  # let the writer and publisher run
+
+    async def _write_loop(self) -> None:
+        while True:
+            if not self._backlog:
+                if self._stopping.is_set():
+                    return
+                self._have_backlog.clear()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._have_backlog.wait(), 1.0)
+                continue
+            if len(self._backlog) < self._batch_max and not self._stopping.is_set():
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._batch_full.wait(), self._flush_interval)
+            if not await self._flush_once():
+                if self._stopping.is_set():
+                    return  # consume() logs what is left unstored
+                await asyncio.sleep(min(1.0, self._flush_interval * 20))  # store failing: back off
+
+    async def _flush_once(self) -> bool:
+        """Store up to `batch_max` queued events; True on success."""
+        batch = list(itertools.islice(self._backlog, self._batch_max))
+        if not batch:
+            return True
+        try:
+            stored = await asyncio.wait_for(
+                asyncio.to_thread(self.store.append, batch), self._store_timeout
+            )
+        except Exception as exc:  # any store failure: keep the batch, retry later
+            self.stats.store_errors += 1
+            log.warning("metrics_store_append_failed", error=repr(exc), batch=len(batch))
+            return False
+        # Only this task removes from the left; the reader only appends.
+        for _ in range(min(len(batch), len(self._backlog))):
+            self._backlog.popleft()
+        self.stats.stored += stored
+        if len(self._backlog) < self._batch_max:
+            self._batch_full.clear()
+        return True
+
+    async def _publish_loop(self) -> None:
+        while not self._stopping.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._changed.wait(), self._refresh_interval)
+            self._changed.clear()
+            if self._subscribers:  # with none, latest() renders on demand
+                self.publish()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self._publish_interval)
+        if self._subscribers:
+            self.publish()
+
+    # -- subscribers -----------------------------------------------------------
+
+    def latest(self) -> Snapshot:
+        """The newest snapshot, rendered now if the state changed since the last one."""
+        if self._latest is None or self._dirty:
+            return self.publish()
+        return self._latest
+
+    def publish(self) -> Snapshot:
+        """Render a snapshot now and offer it to every subscriber (never waits)."""
+        snapshot = self._render(self.state, self._clock())
+        self._latest, self._dirty = snapshot, False
+        self.stats.published += 1
+        for subscription in list(self._subscribers):
+            if not subscription.offer(snapshot):
+                self.stats.dropped += 1
+        return snapshot
+
+    def subscribe(self) -> Subscription:
+        """A new subscription, primed with the current snapshot."""
+        subscription = Subscription(self, self._subscriber_queue)
+        subscription.offer(self.latest())
+        self._subscribers.add(subscription)
+        if not self._running and self._done.is_set() and self._stopping.is_set():
+            subscription.end()
+        return subscription
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subscribers)
+
+    def _unsubscribe(self, subscription: Subscription) -> None:
+        self._subscribers.discard(subscription)
+
+    # -- restart recovery --------------------------------------------------------
+
+    async def recover(self, since: float | None = None, page: int = 5000) -> int:
+        """Replay stored events into the (fresh) state; returns how many were applied.
+
+        `since` (epoch seconds) replays only events from then on: pass the
+        start of today minus the longest FCR window to bound the replay. The
+        store is read in a worker thread; pages are applied on the loop.
+        """
+        if self._running:
+            raise RuntimeError("recover() must run before consume()")
+        source: Iterator[DomainEvent]
+        if since is None:
+            source = (event for _, event in self.store.read())
+        else:
+            window = await asyncio.to_thread(_take, self.store.read_range(since, math.inf), None)
+            source = iter(window)
+        applied = 0
+        while True:
+            chunk = await asyncio.to_thread(_take, source, page)
+            if not chunk:
+                break
+            self.state.apply_all(chunk)
+            applied += len(chunk)
+            await asyncio.sleep(0)
+        self.stats.recovered += applied
+        self._dirty = True
+        self._changed.set()
+        log.info("metrics_recovered", events=applied, horizon=self.state.horizon)
+        return applied
+
+
+def _take(events: Iterator[DomainEvent], limit: int | None) -> list[DomainEvent]:
+    return list(itertools.islice(events, limit))

@@ -1,0 +1,235 @@
+"""Prometheus exposition of the live floor and today's KPIs.
+
+`CenterCollector` is a custom collector: on every scrape it reads the
+`CenterState` (snapshot at `clock()`, today's rows cut by group, line, tier
+and language) and the pipeline counters, and yields metric families. It is
+registered in a registry of its own (`exposition`), never in
+prometheus_client's global default registry. Call it on the event loop
+thread, where the state is mutated, not from a worker thread.
+
+Labels are bounded by configuration, never by traffic: `queue` (skill
+groups), `line`, `tier`, `language`, `agent` (seat ids), `state` (the six
+seat states) and `kpi` (the five target names). Caller numbers, caller keys
+and uniqueids never appear. With a catalog, a line, tier or language value
+the catalog does not know (a dialplan bug could set anything) is counted
+under `other`, and a call with no tag under `unknown`.
+
+"Today" gauges restart at local midnight (the catalog's time zone), so they
+are gauges, not counters; the `_total` counters count since process start.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from . import kpi
+from .live import PipelineStats
+from .reducer import CenterState, GroupBy, KpiRow, SeatState
+from .views import TIER_ORDER, UNKNOWN, CatalogLike, utc_offset_seconds
+
+__all__ = ["CONTENT_TYPE", "CenterCollector", "exposition"]
+
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+OTHER = "other"
+_QUEUE_COUNTS = (
+    ("offered", "Calls that joined the queue today."),
+    ("answered", "Calls answered by an agent today."),
+    ("abandoned", "Calls the caller hung up in queue today (short abandons excluded)."),
+    ("short_abandoned", "Calls hung up within the short-abandon threshold today."),
+    ("exited", "Calls the queue sent back to the dialplan today (timeout, empty)."),
+    ("answered_in_service_level", "Calls answered within the group's threshold today."),
+)
+_CUT_COUNTS = ("offered", "answered", "abandoned")
+
+
+class CenterCollector:
+    """prometheus_client collector of one center's live state (see the module docstring)."""
+
+    def __init__(
+        self,
+        state: CenterState,
+        catalog: CatalogLike | None = None,
+        *,
+        clock: Callable[[], float],
+        pipeline: PipelineStats | None = None,
+        subscribers: Callable[[], int] | None = None,
+        backlog: Callable[[], int] | None = None,
+    ) -> None:
+        self._state = state
+        self._catalog = catalog
+        self._clock = clock
+        self._pipeline = pipeline
+        self._subscribers = subscribers
+        self._backlog = backlog
+        known: dict[str, frozenset[str] | None] = {"line": None, "tier": None, "language": None}
+        if catalog is not None:
+            known["line"] = frozenset(n.id for n in catalog.numbers)
+            known["tier"] = frozenset(TIER_ORDER)
+            known["language"] = frozenset(lang.code for lang in catalog.languages)
+        self._known = known
+
+    def collect(self) -> Iterator[Metric]:
+        now = self._clock()
+        snapshot = self._state.snapshot(now)
+        day = kpi.day_start(now, utc_offset_seconds(self._catalog, now))
+
+        def today(group_by: GroupBy) -> list[KpiRow]:
+            return self._state.kpis(day, now, group_by, interval=None)
+
+        waiting = GaugeMetricFamily(
+            "ivr_queue_callers_waiting", "Callers waiting in the queue now.", labels=["queue"]
+        )
+        longest = GaugeMetricFamily(
+            "ivr_queue_longest_wait_seconds",
+            "Wait so far of the longest-waiting caller now (0 when none).",
+            labels=["queue"],
+        )
+        agents = GaugeMetricFamily(
+            "ivr_queue_agents", "Member seats of the queue by state now.", labels=["queue", "state"]
+        )
+        for group in snapshot.groups:
+            waiting.add_metric([group.group], group.waiting)
+            longest.add_metric([group.group], group.longest_wait)
+            for state in SeatState:
+                agents.add_metric([group.group, state.value], getattr(group, state.value))
+        yield from (waiting, longest, agents)
+
+        yield from self._queue_today(today("group"))
+        for cut in ("line", "tier", "language"):
+            yield from self._cut_today(cut, today(cut))
+        yield from self._targets()
+
+        seat = GaugeMetricFamily(
+            "ivr_agent_state", "1 for the seat's current state, 0 for the others.",
+            labels=["agent", "state"],
+        )  # fmt: skip
+        in_state = GaugeMetricFamily(
+            "ivr_agent_state_seconds", "Time the seat has been in its current state.",
+            labels=["agent"],
+        )  # fmt: skip
+        for a in snapshot.agents:
+            for state in SeatState:
+                seat.add_metric([a.agent, state.value], 1.0 if a.state is state else 0.0)
+            in_state.add_metric([a.agent], a.time_in_state)
+        yield from (seat, in_state)
+        yield from self._pipeline_metrics()
+
+    def _queue_today(self, rows: Iterable[KpiRow]) -> Iterator[Metric]:
+        by_queue = {row.key: row for row in rows if row.key is not None}
+        counts = {
+            name: GaugeMetricFamily(f"ivr_queue_{name}_today", doc, labels=["queue"])
+            for name, doc in _QUEUE_COUNTS
+        }
+        ratios = {
+            "service_level": GaugeMetricFamily(
+                "ivr_queue_service_level_today",
+                "Answered within the threshold / (offered - short abandons), today.",
+                labels=["queue"],
+            ),
+            "answer_rate": GaugeMetricFamily(
+                "ivr_queue_answer_rate_today", "Answered / offered, today.", labels=["queue"]
+            ),
+            "abandon_rate": GaugeMetricFamily(
+                "ivr_queue_abandon_rate_today",
+                "Abandoned / (offered - short abandons), today.",
+                labels=["queue"],
+            ),
+            "asa": GaugeMetricFamily(
+                "ivr_queue_asa_seconds_today",
+                "Average speed of answer (mean wait of answered calls), today.",
+                labels=["queue"],
+            ),
+            "aht": GaugeMetricFamily(
+                "ivr_queue_aht_seconds_today",
+                "Average handle time (talk + wrap-up per handled call), today.",
+                labels=["queue"],
+            ),
+        }
+        for queue in sorted(by_queue):
+            row = by_queue[queue]
+            for name, _ in _QUEUE_COUNTS:
+                counts[name].add_metric([queue], getattr(row, name))
+            for name, family in ratios.items():
+                value = getattr(row, name)
+                if value is not None:  # no calls: no sample, rather than a made-up 0
+                    family.add_metric([queue], value)
+        yield from counts.values()
+        yield from ratios.values()
+
+    def _cut_today(self, cut: str, rows: Iterable[KpiRow]) -> Iterator[Metric]:
+        known = self._known[cut]
+        totals: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_CUT_COUNTS, 0))
+        for row in rows:
+            key = row.key or UNKNOWN
+            if known is not None and key != UNKNOWN and key not in known:
+                key = OTHER
+            for name in _CUT_COUNTS:
+                totals[key][name] += getattr(row, name)
+        for name in _CUT_COUNTS:
+            family = GaugeMetricFamily(
+                f"ivr_{cut}_{name}_today", f"Calls {name} today by {cut}.", labels=[cut]
+            )
+            for key in sorted(totals):
+                family.add_metric([key], totals[key][name])
+            yield family
+
+    def _targets(self) -> Iterator[Metric]:
+        family = GaugeMetricFamily(
+            "ivr_queue_target", "The group's KPI target from the catalog.", labels=["queue", "kpi"]
+        )
+        for queue in self._catalog.queues if self._catalog else ():
+            t = queue.targets
+            for name, value in (
+                ("service_level", t.service_level),
+                ("answer_rate", t.answer_rate),
+                ("abandon_rate", t.abandon_rate),
+                ("asa_seconds", t.asa_seconds),
+                ("aht_seconds", t.aht_seconds),
+            ):
+                family.add_metric([queue.id, name], value)
+        yield family
+
+    def _pipeline_metrics(self) -> Iterator[Metric]:
+        p = self._pipeline
+        if p is not None:
+            for name, value, doc in (
+                ("ami_messages", p.messages, "AMI messages read by the metrics pipeline."),
+                ("events", p.events, "Domain events applied to the live state."),
+                ("rejected", p.rejected, "AMI events refused by intake (malformed)."),
+                ("stored", p.stored, "Events newly written to the event store."),
+                ("store_errors", p.store_errors, "Failed event store appends (retried)."),
+                ("store_dropped", p.store_dropped, "Events dropped unstored (backlog full)."),
+                ("published", p.published, "Snapshots published to live subscribers."),
+                ("dropped", p.dropped, "Updates dropped for slow live subscribers."),
+            ):
+                yield CounterMetricFamily(f"ivr_pipeline_{name}", doc, value=value)
+        if self._subscribers is not None:
+            yield GaugeMetricFamily(
+                "ivr_pipeline_subscribers", "Live subscribers (wallboards).",
+                value=self._subscribers(),
+            )  # fmt: skip
+        if self._backlog is not None:
+            yield GaugeMetricFamily(
+                "ivr_pipeline_store_backlog", "Events applied but not yet stored.",
+                value=self._backlog(),
+            )  # fmt: skip
+        yield CounterMetricFamily(
+            "ivr_reducer_duplicates", "Duplicate events dropped by the reducer.",
+            value=self._state.duplicates,
+        )  # fmt: skip
+        yield CounterMetricFamily(
+            "ivr_reducer_late", "Events dropped as older than the dedupe window.",
+            value=self._state.late,
+        )  # fmt: skip
+
+
+def exposition(collector: Collector) -> bytes:
+    """The Prometheus text format of one collector, from a registry of its own."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(collector)
+    return generate_latest(registry)
