@@ -161,12 +161,13 @@ class Subscription:
         self._owner = owner
         self._queue: asyncio.Queue[Snapshot] = asyncio.Queue(maxsize)
         self._closed = False
+        self._ended = False
         self.dropped = 0
         """Updates this subscriber missed because it did not keep up."""
 
     def offer(self, snapshot: Snapshot) -> bool:
         """Queue an update without waiting; drops the oldest when full. False if one was dropped."""
-        if self._closed:
+        if self._closed or self._ended:
             return True
         kept = True
         while self._queue.full():
@@ -182,14 +183,13 @@ class Subscription:
 
         Raises `StopAsyncIteration` once the subscription or the pipeline is closed.
         """
-        if self._closed and self._queue.empty():
+        if self._queue.empty() and (self._closed or self._ended):
             raise StopAsyncIteration
         try:
             update = await asyncio.wait_for(self._queue.get(), timeout)
         except TimeoutError:
             return None
         if update is _CLOSED:
-            self._closed = True
             raise StopAsyncIteration
         return update
 
@@ -204,9 +204,8 @@ class Subscription:
 
     def end(self) -> None:
         """Called by the pipeline when it stops: iteration ends after queued updates."""
-        if not self._closed:
-            while self._queue.full():
-                self._queue.get_nowait()
+        self._ended = True
+        if self._queue.empty():  # wake a reader waiting in next_update
             self._queue.put_nowait(_CLOSED)
 
     def close(self) -> None:
@@ -329,6 +328,7 @@ class LiveMetrics:
                 stop.cancel()
                 self._stopping.set()
                 self._have_backlog.set()
+                self._batch_full.set()  # flush now, without waiting out flush_interval
                 self._changed.set()
                 await asyncio.wait((writer, publisher), timeout=self._close_timeout)
                 for task in (writer, publisher):
@@ -368,9 +368,9 @@ class LiveMetrics:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._batch_full.wait(), self._flush_interval)
             if not await self._flush_once():
-                if self._stopping.is_set():
-                    return  # consume() logs what is left unstored
-                await asyncio.sleep(min(1.0, self._flush_interval * 20))  # store failing: back off
+                # Store failing: back off and retry, also while stopping (consume()
+                # gives up after close_timeout and logs what is left unstored).
+                await asyncio.sleep(min(1.0, self._flush_interval * 20))
 
     async def _flush_once(self) -> bool:
         """Store up to `batch_max` queued events; True on success."""

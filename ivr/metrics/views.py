@@ -140,13 +140,11 @@ def kpi_status(value: float | None, target: float | None, *, higher_is_better: b
     """green / amber / red of `value` against `target` (see the module docstring)."""
     if value is None or target is None:
         return "none"
-    if higher_is_better:
-        if value >= target:
-            return "green"
-        return "amber" if value >= target * (1 - AMBER_BAND) else "red"
-    if value <= target:
+    miss = target - value if higher_is_better else value - target
+    if miss <= 0:
         return "green"
-    return "amber" if value <= target * (1 + AMBER_BAND) else "red"
+    # The tolerance keeps the band edge amber despite binary fractions (0.8 * 0.9).
+    return "amber" if miss <= AMBER_BAND * abs(target) + 1e-9 else "red"
 
 
 def _kpi(
@@ -277,11 +275,11 @@ def _group_kpis(
     if queue is not None:
         targets = queue.targets
         t = {
-            "service_level": targets.service_level,
-            "answer_rate": targets.answer_rate,
-            "abandon_rate": targets.abandon_rate,
-            "asa_seconds": targets.asa_seconds,
-            "aht_seconds": targets.aht_seconds,
+            "service_level": float(targets.service_level),
+            "answer_rate": float(targets.answer_rate),
+            "abandon_rate": float(targets.abandon_rate),
+            "asa_seconds": float(targets.asa_seconds),
+            "aht_seconds": float(targets.aht_seconds),
         }
     sl_seconds = float(queue.service_level_seconds) if queue else None
     longest = group.longest_wait if group and group.waiting else None

@@ -1,0 +1,148 @@
+"""Specs of the wallboard routes and page: snapshot, SSE stream, /metrics, static HTML."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from aiohttp import ClientResponse, web
+from aiohttp.test_utils import TestClient, TestServer
+
+from ivr.metrics.http import (
+    WALLBOARD_HTML,
+    metrics_handler,
+    snapshot_handler,
+    stream_handler,
+    wallboard_page,
+)
+from ivr.metrics.intake import CallerKeyer
+from ivr.metrics.live import LiveMetrics
+from ivr.metrics.prometheus import CenterCollector
+from ivr.metrics.views import render_wallboard
+
+from .center import CATALOG
+from .day import NOW, morning_state
+from .test_live_pipeline import RecordingStore
+
+KEY = CallerKeyer(b"test-salt-0123456789")
+DEADLINE = 5.0
+
+
+Served = tuple[TestClient[web.Request, web.Application], LiveMetrics]
+
+
+@pytest.fixture
+async def served() -> AsyncIterator[Served]:
+    state = morning_state()
+    live = LiveMetrics(
+        RecordingStore(), state, KEY, clock=lambda: NOW,
+        render=lambda s, now: render_wallboard(s, CATALOG, now),
+    )  # fmt: skip
+    app = web.Application()
+    app.router.add_get("/wallboard", wallboard_page)
+    app.router.add_get("/api/wallboard/snapshot", snapshot_handler(live))
+    app.router.add_get("/api/wallboard/stream", stream_handler(live, keepalive=0.05))
+    app.router.add_get("/metrics", metrics_handler(CenterCollector(state, CATALOG, clock=lambda: NOW)))
+    async with TestClient(TestServer(app)) as client:
+        yield client, live
+
+
+async def read_event(response: ClientResponse) -> tuple[list[str], bytes]:
+    """Read SSE lines up to the next blank line: (non-data lines, data payload)."""
+    content = response.content
+    others: list[str] = []
+    data = b""
+    while True:
+        line = await content.readline()
+        if line in (b"\n", b""):
+            if data or line == b"":
+                return others, data
+            continue
+        if line.startswith(b"data: "):
+            data += line[6:].rstrip(b"\n")
+        else:
+            others.append(line.decode().rstrip("\n"))
+
+
+async def test_snapshot_route_returns_the_wallboard_payload(served: Served) -> None:
+    client, _ = served
+    response = await client.get("/api/wallboard/snapshot")
+    assert response.status == 200
+    payload = await response.json()
+    assert payload["queues"][0]["kpis"]["aht"]["status"] == "amber"
+    assert payload == json.loads(json.dumps(render_wallboard(morning_state(), CATALOG, NOW)))
+
+
+async def test_stream_sends_the_current_snapshot_then_each_update_and_keepalives(served: Served) -> None:
+    client, live = served
+    async with asyncio.timeout(DEADLINE):
+        response = await client.get("/api/wallboard/stream?token=t")
+        assert response.headers["Content-Type"].startswith("text/event-stream")
+        others, first = await read_event(response)
+        assert "retry: 3000" in others
+        assert json.loads(first)["totals"]["offered"] == 7
+
+        live.feed(
+            {
+                "Event": "QueueCallerJoin", "Timestamp": str(NOW - 5), "Queue": "basic_zh",
+                "Uniqueid": "n1", "Position": "1", "CallerIDNum": "13800000009",
+                "ChanVariable": ["IVR_LINE=main", "IVR_TIER=standard"],
+            },
+            NOW,
+        )  # fmt: skip
+        live.publish()
+        _, update = await read_event(response)  # keepalives in between are skipped
+        payload = json.loads(update)
+        assert payload["totals"]["offered"] == 8
+        assert payload["queues"][0]["waiting"] == 1
+        assert "13800000009" not in update.decode()
+
+        # Nothing new: the stream carries comments that keep proxies from closing it.
+        line = b""
+        while not line.startswith(b": keepalive"):
+            line = await response.content.readline()
+        response.close()
+
+
+async def test_metrics_route_serves_the_text_exposition(served: Served) -> None:
+    client, _ = served
+    response = await client.get("/metrics")
+    assert response.headers["Content-Type"].startswith("text/plain; version=")
+    assert 'ivr_queue_offered_today{queue="basic_zh"} 6.0' in await response.text()
+
+
+async def test_wallboard_page_is_served_with_its_test_hooks(served: Served) -> None:
+    client, _ = served
+    response = await client.get("/wallboard")
+    html = await response.text()
+    assert response.status == 200 and html.startswith("<!doctype html>")
+    for hook in ('id="queues"', 'id="agents"', 'id="lines"', 'id="tiers"', 'id="interval-chart"',
+                 'id="stream-status"', '"data-kpi"', '"data-queue"', '"data-agent"'):  # fmt: skip
+        assert hook in html
+
+
+def test_wallboard_page_loads_nothing_from_elsewhere_and_uses_the_token_as_specified() -> None:
+    html = WALLBOARD_HTML.read_text()
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
+    assert not re.search(r"""@import|url\(\s*["']?https?:""", html)
+    assert '"/api/wallboard/snapshot"' in html and '"/api/wallboard/stream"' in html
+    assert 'Authorization: "Bearer " + token' in html
+    assert '"?token=" + encodeURIComponent(token)' in html
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+def test_wallboard_script_is_valid_javascript(tmp_path: Path) -> None:
+    html = WALLBOARD_HTML.read_text()
+    script = html[html.index("<script>") + len("<script>") : html.index("</script>")]
+    path = tmp_path / "wallboard.js"
+    path.write_text(script)
+    result = subprocess.run(
+        ["node", "--check", str(path)], capture_output=True, text=True, timeout=30, check=False
+    )
+    assert result.returncode == 0, result.stderr
