@@ -87,6 +87,56 @@ def cmd_generate_seats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    """Rebuild KPIs from Asterisk's queue_log and from the event store; report differences."""
+    import zoneinfo
+    from datetime import datetime
+
+    from ivr.catalog.load import load_catalog
+    from ivr.metrics.intake import CallerKeyer
+    from ivr.metrics.live import group_configs
+    from ivr.metrics.queue_log import parse_queue_log
+    from ivr.metrics.reconcile import reconcile
+    from ivr.metrics.store import SqliteEventStore
+
+    settings = _settings(args)
+    catalog = load_catalog(settings.catalog)
+    store_path = Path(args.store) if args.store else settings.event_store
+    log_path = Path(args.queue_log) if args.queue_log else settings.queue_log
+    for path in (store_path, log_path):
+        if not path.is_file():
+            print(f"ivr reconcile: {path} does not exist", file=sys.stderr)
+            return 2
+    keyer = CallerKeyer(settings.caller_salt.get_secret_value().encode())
+    with log_path.open(encoding="utf-8", errors="replace") as handle:
+        parsed = parse_queue_log(handle, keyer)
+    store = SqliteEventStore(store_path)
+    try:
+        stored = [event for _, event in store.read()]
+    finally:
+        store.close()
+    since = args.since
+    if since is not None:
+        stored = [e for e in stored if e.at >= since]
+        log_events = [e for e in parsed.events if e.at >= since]
+    else:
+        log_events = list(parsed.events)
+    offset = datetime.now(zoneinfo.ZoneInfo(catalog.center.timezone)).utcoffset()
+    result = reconcile(stored, log_events, group_configs(catalog), int(offset.total_seconds()) if offset else 0)
+    for problem in parsed.problems:
+        print(f"queue_log line {problem.line_no}: {problem.reason}", file=sys.stderr)
+    print(f"events: store {len(stored)}, queue_log {len(log_events)}")
+    for diff in result.differences:
+        day = datetime.fromtimestamp(diff.day_start, zoneinfo.ZoneInfo(catalog.center.timezone)).date()
+        print(f"DIFF {day} {diff.group} {diff.figure}: store={diff.store:g} queue_log={diff.queue_log:g}")
+    for queue, uniqueid in result.only_in_store:
+        print(f"ONLY IN STORE {queue} {uniqueid}")
+    for queue, uniqueid in result.only_in_queue_log:
+        print(f"ONLY IN QUEUE_LOG {queue} {uniqueid}")
+    print("reconcile: no difference" if result.matches else "reconcile: DIFFERENCES FOUND")
+    return 0 if result.matches else 1
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ivr",
@@ -124,6 +174,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=1795, help="number of seats (default 1795)")
     p.add_argument("--first-id", type=int, default=2001, help="first seat id (default 2001)")
     p.add_argument("--out", default="-", help="output file, - for stdout (default)")
+    p = add("reconcile", cmd_reconcile, "Rebuild KPIs from Asterisk's queue_log and the event store; list differences.")
+    catalog_options(p)
+    p.add_argument("--store", help="event store (default: RUN_DIR/events.sqlite3)")
+    p.add_argument("--queue-log", help="Asterisk queue_log (default: RUN_DIR/log/queue_log)")
+    p.add_argument("--since", type=float, help="only events at or after this epoch time")
     return parser
 
 

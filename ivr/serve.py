@@ -1,9 +1,14 @@
 """`ivr serve`: the composition root, the one asyncio process.
 
-It builds the aiohttp application and starts, in this order, the AMI client,
-the FastAGI server and the HTTP site; it stops them in reverse (aiohttp's
-cleanup_ctx). Collaborators are created here and passed in; nothing is a
-module-level singleton.
+Start order (aiohttp cleanup_ctx; stopped in reverse):
+1. metrics: the event store, the reducer, restart recovery (replay of the
+   stored events), then the live pipeline;
+2. AMI: the read-only metrics session; every event goes to the pipeline;
+   after every (re)login the queue state is resynced with QueueStatus;
+3. FastAGI: the `route` handler;
+4. the HTTP site: /healthz, the JSON API, /metrics and the wallboard.
+Collaborators are created here and passed in; nothing is a module-level
+singleton.
 """
 
 from __future__ import annotations
@@ -11,34 +16,105 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-from collections.abc import AsyncIterator
+import time
+import zoneinfo
+from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import datetime
+from typing import Any, Literal
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
 from ivr import log as logging_setup
 from ivr.agi import FastAgiServer
-from ivr.ami import AmiClient
+from ivr.ami import AmiClient, AmiMessage
 from ivr.catalog.errors import CatalogError
 from ivr.catalog.load import load_catalog
 from ivr.catalog.model import Catalog
 from ivr.log import get_logger
+from ivr.metrics.http import metrics_handler, snapshot_handler, stream_handler, wallboard_page
+from ivr.metrics.intake import CallerKeyer
+from ivr.metrics.live import LiveMetrics, group_configs
+from ivr.metrics.prometheus import CenterCollector
+from ivr.metrics.reducer import CenterState
+from ivr.metrics.store import SqliteEventStore
+from ivr.metrics.views import agents_view, kpis_csv, kpis_view, queues_view, utc_offset_seconds
 from ivr.routing import route_handler
 from ivr.settings import Settings
+from ivr.web import Api, InvalidRequest, PbxUnavailable, TokenStore, read_query
 
 log = get_logger(__name__)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 SETTINGS = web.AppKey("settings", Settings)
 CATALOG = web.AppKey("catalog", Catalog)
 AMI = web.AppKey("ami", AmiClient)
 AGI = web.AppKey("agi", FastAgiServer)
+LIVE = web.AppKey("live", LiveMetrics)
+STATE = web.AppKey("state", CenterState)
+RECOVERY_DAYS = 8  # FCR looks back 7 days; one more for the local-day edge
+
+
+class Holder:
+    """Collaborators created at startup, for handlers registered before it
+    (aiohttp freezes the router before cleanup_ctx runs)."""
+
+    def __init__(self) -> None:
+        self.live: LiveMetrics | None = None
+        self.state: CenterState | None = None
+        self.handlers: dict[str, Handler] = {}
+
+    def require_state(self) -> CenterState:
+        if self.state is None:
+            raise PbxUnavailable("metrics are starting", {})
+        return self.state
+
+    def delegate(self, name: str) -> Handler:
+        async def handler(request: web.Request) -> web.StreamResponse:
+            if name not in self.handlers:
+                raise PbxUnavailable("metrics are starting", {})
+            return await self.handlers[name](request)
+
+        return handler
+
+
+async def metrics_context(app: web.Application) -> AsyncIterator[None]:
+    settings, catalog, holder = app[SETTINGS], app[CATALOG], app[HOLDER]
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    store = await asyncio.to_thread(SqliteEventStore, settings.event_store)
+    state = CenterState(group_configs(catalog))
+    live = LiveMetrics(
+        store, state, CallerKeyer(settings.caller_salt.get_secret_value().encode()),
+        render=lambda s, now: _render(s, catalog, now),
+    )  # fmt: skip
+    replayed = await live.recover(since=time.time() - RECOVERY_DAYS * 86400)
+    log.info("metrics_recovered", events=replayed, store=str(settings.event_store))
+    app[LIVE], app[STATE] = live, state
+    holder.live, holder.state = live, state
+    collector = CenterCollector(state, catalog, clock=time.time, pipeline=live.stats)
+    holder.handlers.update(
+        metrics=metrics_handler(collector), snapshot=snapshot_handler(live), stream=stream_handler(live)
+    )
+    yield
+    await live.close()
+    await asyncio.to_thread(store.close)
+
+
+def _render(state: CenterState, catalog: Catalog, now: float) -> dict[str, Any]:
+    from ivr.metrics.views import render_wallboard
+
+    return render_wallboard(state, catalog, now)
 
 
 async def ami_context(app: web.Application) -> AsyncIterator[None]:
-    settings = app[SETTINGS]
+    settings, live = app[SETTINGS], app[LIVE]
 
     async def resync(client: AmiClient) -> None:
-        # AMI has no replay: after every (re)login, read the state afresh.
+        # AMI has no replay: after every (re)login, read the queue state afresh.
         _, entries = await client.action_list("QueueStatus")
+        now = time.time()
+        for entry in entries:
+            live.feed(entry, now)
         log.info("ami_resynced", queue_status_entries=len(entries))
 
     client = AmiClient(
@@ -46,12 +122,23 @@ async def ami_context(app: web.Application) -> AsyncIterator[None]:
         settings.ami_metrics_secret.get_secret_value(), name="metrics", on_connected=resync,
     )  # fmt: skip
     app[AMI] = client
+
+    async def timed_events() -> AsyncIterator[tuple[AmiMessage, float]]:
+        async for event in client.events():
+            yield event, time.time()
+
     runner = asyncio.create_task(client.run(), name="ami-client")
+    consumer = asyncio.create_task(live.consume(timed_events()), name="metrics-pipeline")
     yield
+    # Drain: closing the client ends its event stream once the queued events
+    # are read, so the pipeline applies and stores everything received.
     await client.close()
-    runner.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await runner
+    with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+        await asyncio.wait_for(asyncio.shield(consumer), timeout=10)
+    for task in (runner, consumer):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
 
 
 async def agi_context(app: web.Application) -> AsyncIterator[None]:
@@ -62,6 +149,9 @@ async def agi_context(app: web.Application) -> AsyncIterator[None]:
     log.info("agi_listening", host=settings.agi_host, port=server.port)
     yield
     await server.close()
+
+
+HOLDER = web.AppKey("holder", Holder)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -79,13 +169,85 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response(body, status=200 if pbx_ok else 503)
 
 
+class KpiQuery(BaseModel):
+    """`/api/kpis` query: a time range (epoch seconds; default: today so far), an
+    interval (seconds, a multiple of 900; 0 = one row per key) and a cut."""
+
+    model_config = {"extra": "forbid", "populate_by_name": True}
+    from_: float | None = Field(None, alias="from")
+    to: float | None = None
+    interval: int = Field(900, ge=0, le=86400)
+    group_by: Literal["group", "agent", "line", "tier", "language", "none"] = "group"
+    format: Literal["json", "csv"] = "json"
+
+
+def _day_start(catalog: Catalog, now: float) -> float:
+    tz = zoneinfo.ZoneInfo(catalog.center.timezone)
+    local = datetime.fromtimestamp(now, tz)
+    return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+
+
+def build_api(settings: Settings, catalog: Catalog, holder: Holder) -> Api:
+    tokens = TokenStore.load(
+        spec=settings.api_tokens.get_secret_value(), file=settings.api_tokens_file, demo=settings.demo_tokens
+    )
+    api = Api(
+        tokens, public_paths={"/healthz", "/wallboard"}, query_token_paths={"/api/wallboard/stream"},
+        title="ivr", version="0.1.0",
+    )  # fmt: skip
+    tz = zoneinfo.ZoneInfo(catalog.center.timezone)
+
+    async def queues(request: web.Request) -> web.Response:
+        state, now = holder.require_state(), time.time()
+        today = state.today(now, utc_offset_seconds(catalog, now), "group")
+        return web.json_response({"at": now, "queues": queues_view(state.snapshot(now), today, catalog)})
+
+    async def agents(request: web.Request) -> web.Response:
+        state, now = holder.require_state(), time.time()
+        return web.json_response({"at": now, "agents": agents_view(state.snapshot(now), catalog)})
+
+    async def kpis(request: web.Request) -> web.Response:
+        query = read_query(request, KpiQuery)
+        now = time.time()
+        start = query.from_ if query.from_ is not None else _day_start(catalog, now)
+        end = query.to if query.to is not None else now
+        if end <= start:
+            raise InvalidRequest([{"field": "to", "loc": ["to"], "reason": "must be after from", "type": "range"}])
+        if query.interval % 900:
+            raise InvalidRequest(
+                [{"field": "interval", "loc": ["interval"], "reason": "must be a multiple of 900", "type": "range"}]
+            )
+        group_by = None if query.group_by == "none" else query.group_by
+        rows = holder.require_state().kpis(start, end, group_by, interval=query.interval or None)
+        if query.format == "csv":
+            return web.Response(
+                text=kpis_csv(rows, tz), content_type="text/csv",
+                headers={"Content-Disposition": 'attachment; filename="kpis.csv"'},
+            )  # fmt: skip
+        return web.json_response({"from": start, "to": end, "rows": kpis_view(rows, tz)})
+
+    api.route("GET", "/healthz", healthz, role=None, summary="PBX connectivity of the service", tags=("meta",))
+    api.route("GET", "/api/queues", queues, summary="Skill groups now and today", tags=("metrics",))
+    api.route("GET", "/api/agents", agents, summary="Seats: state and time in state", tags=("metrics",))
+    api.route("GET", "/api/kpis", kpis, summary="KPIs by interval and cut (JSON or CSV)", tags=("metrics",))
+    api.route("GET", "/wallboard", wallboard_page, role=None, summary="The live wallboard page", tags=("wallboard",))
+    api.route("GET", "/metrics", holder.delegate("metrics"), summary="Prometheus exposition", tags=("metrics",))
+    api.route("GET", "/api/wallboard/snapshot", holder.delegate("snapshot"), summary="Wallboard data now",
+              tags=("wallboard",))  # fmt: skip
+    api.route("GET", "/api/wallboard/stream", holder.delegate("stream"), summary="Wallboard updates (SSE)",
+              tags=("wallboard",))  # fmt: skip
+    return api
+
+
 def build_app(settings: Settings, catalog: Catalog) -> web.Application:
-    app = web.Application()
-    app[SETTINGS] = settings
-    app[CATALOG] = catalog
+    holder = Holder()
+    api = build_api(settings, catalog, holder)
+    app = web.Application(middlewares=api.middlewares())
+    app[SETTINGS], app[CATALOG], app[HOLDER] = settings, catalog, holder
+    app.cleanup_ctx.append(metrics_context)
     app.cleanup_ctx.append(ami_context)
     app.cleanup_ctx.append(agi_context)
-    app.router.add_get("/healthz", healthz)
+    api.setup(app, install_middlewares=False)
     return app
 
 

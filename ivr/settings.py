@@ -62,6 +62,13 @@ class Settings(BaseSettings):
     ami_control_user: str = "ivr-control"
     ami_control_secret: SecretStr = SecretStr(DEMO_SECRET + "-control")
     seat_secret: SecretStr = SecretStr(DEMO_SECRET + "-seats")
+    # Caller numbers are only ever kept as HMAC(caller_salt, number) (FCR keys).
+    caller_salt: SecretStr = SecretStr(DEMO_SECRET + "-caller-salt")
+    # HTTP API bearer tokens, `name:role:token` entries (see ivr/web/auth.py);
+    # demo_tokens adds viewer-demo / supervisor-demo / admin-demo.
+    api_tokens: SecretStr = SecretStr("")
+    api_tokens_file: Path | None = None
+    demo_tokens: bool = False
 
     log_level: str = "info"
     log_json: bool = False
@@ -81,10 +88,18 @@ class Settings(BaseSettings):
         return base64.b32encode(digest).decode().lower()[:16]
 
     @property
+    def event_store(self) -> Path:
+        return self.run_dir / "events.sqlite3"
+
+    @property
+    def queue_log(self) -> Path:
+        return self.run_dir / "log" / "queue_log"
+
+    @property
     def uses_demo_secrets(self) -> bool:
         return any(
             s.get_secret_value().startswith(DEMO_SECRET)
-            for s in (self.ami_metrics_secret, self.ami_control_secret, self.seat_secret)
+            for s in (self.ami_metrics_secret, self.ami_control_secret, self.seat_secret, self.caller_salt)
         )
 
 
@@ -94,4 +109,4 @@ def load_settings(**overrides: object) -> Settings:
 
     secrets_file = Path(os.environ.get("IVR_SECRETS_FILE", "/etc/ivr/secrets.env"))
     env_file = secrets_file if secrets_file.is_file() else None
-    return Settings(_env_file=env_file, **overrides)  # type: ignore[call-arg, arg-type]
+    return Settings(_env_file=env_file, **overrides)  # type: ignore[arg-type]

@@ -19,7 +19,10 @@ Theory of operation
 - the **publisher** renders a snapshot (`render(state, now)`, e.g.
   `views.render_wallboard`) at most once per `publish_interval`, when
   something changed or `refresh_interval` has passed (so waits and today's
-  numbers move on a quiet floor), and offers it to every subscriber. Each
+  numbers move on a quiet floor), and offers it to every subscriber.
+  Rendering runs on the loop and costs a pass over today's calls per cut, so
+  the pause after a render is stretched to keep rendering under
+  `render_budget` of the loop's time (a 0.5 s render at 0.2: one per 2 s). Each
   subscriber has a bounded queue; when it is full the *oldest* update is
   dropped (every update is a whole snapshot, so the newest one suffices) and
   counted. Publishing never waits for a subscriber.
@@ -236,6 +239,7 @@ class LiveMetrics:
         publish_interval: float = 1.0,
         refresh_interval: float = 5.0,
         subscriber_queue: int = 8,
+        render_budget: float = 0.2,
         store_timeout: float = 30.0,
         close_timeout: float = 10.0,
     ) -> None:
@@ -252,6 +256,7 @@ class LiveMetrics:
         self._publish_interval = publish_interval
         self._refresh_interval = refresh_interval
         self._subscriber_queue = subscriber_queue
+        self._render_budget = min(1.0, max(0.01, render_budget))
         self._store_timeout = store_timeout
         self._close_timeout = close_timeout
         self.stats = PipelineStats()
@@ -261,6 +266,7 @@ class LiveMetrics:
         self._latest: Snapshot | None = None
         self._dirty = True
         self._running = False
+        self._source_error: Exception | None = None
         self._have_backlog = asyncio.Event()
         self._batch_full = asyncio.Event()
         self._changed = asyncio.Event()
@@ -280,7 +286,11 @@ class LiveMetrics:
             self.stats.rejected += self.rejects.total() - before
             return None
         self.stats.events += 1
-        self.state.apply(event)
+        try:
+            self.state.apply(event)
+        except Exception as exc:  # a reducer bug must not stop the center's metrics
+            self.rejects[f"{type(event).__name__}:apply_failed"] += 1
+            log.error("metrics_apply_failed", event_type=type(event).__name__, error=repr(exc))
         self._queue_for_store(event)
         self._dirty = True
         self._changed.set()
@@ -335,11 +345,14 @@ class LiveMetrics:
                     task.cancel()
         finally:
             self._running = False
+            error, self._source_error = self._source_error, None
             if self._backlog:
                 log.warning("metrics_backlog_unstored", events=len(self._backlog))
             for subscription in list(self._subscribers):
                 subscription.end()
             self._done.set()
+        if error is not None:
+            raise error
 
     async def close(self) -> None:
         """Stop `consume` (flushing the backlog); returns when it has ended."""
@@ -349,11 +362,16 @@ class LiveMetrics:
 
     async def _read_loop(self, events: AsyncIterable[AmiEvent]) -> None:
         count = 0
-        async for message, received_at in events:
-            self.feed(message, received_at)
-            count += 1
-            if count % self._batch_max == 0:
-                await asyncio.sleep(0)  # let the writer and publisher run
+        try:
+            async for message, received_at in events:
+                self.feed(message, received_at)
+                count += 1
+                if count % self._batch_max == 0:
+                    await asyncio.sleep(0)  # let the writer and publisher run
+        except Exception as exc:
+            # Stop cleanly (flush, end subscriptions), then consume() re-raises it.
+            self._source_error = exc
+            log.error("metrics_source_failed", error=repr(exc))
 
     async def _write_loop(self) -> None:
         while True:
@@ -398,10 +416,15 @@ class LiveMetrics:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), self._refresh_interval)
             self._changed.clear()
+            pause = self._publish_interval
             if self._subscribers:  # with none, latest() renders on demand
+                started = time.perf_counter()
                 self.publish()
+                rendering = time.perf_counter() - started
+                # Rendering runs on the loop: keep it under render_budget of the loop's time.
+                pause = max(pause, rendering * (1 / self._render_budget - 1))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self._publish_interval)
+                await asyncio.wait_for(self._stopping.wait(), pause)
         if self._subscribers:
             self.publish()
 

@@ -37,6 +37,7 @@ class Api:
         tokens: TokenStore,
         *,
         public_paths: Iterable[str] = (),
+        query_token_paths: Iterable[str] = (),
         title: str = "ivr",
         version: str = "0",
         openapi_path: str | None = OPENAPI_PATH,
@@ -44,6 +45,7 @@ class Api:
     ) -> None:
         self.tokens = tokens
         self.public_paths = frozenset(public_paths)
+        self.query_token_paths = frozenset(query_token_paths)
         self.title = title
         self.version = version
         self.registry = ApiRegistry()
@@ -96,7 +98,10 @@ class Api:
 
     def middlewares(self) -> list[Middleware]:
         """Error rendering (outermost) then authentication, for `web.Application(middlewares=)`."""
-        return [error_middleware, auth_middleware(self.tokens, public_paths=self.public_paths)]
+        return [
+            error_middleware,
+            auth_middleware(self.tokens, public_paths=self.public_paths, query_token_paths=self.query_token_paths),
+        ]
 
     def setup(self, app: web.Application, *, install_middlewares: bool = True) -> None:
         """Mount on `app` (before it starts). Pass `install_middlewares=False` if the

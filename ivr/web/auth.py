@@ -301,6 +301,7 @@ def auth_middleware(
     *,
     public_paths: Iterable[str] = (),
     default_role: Role = Role.VIEWER,
+    query_token_paths: Iterable[str] = (),
 ) -> Middleware:
     """Authenticate every request except public ones and enforce the route's role.
 
@@ -308,6 +309,9 @@ def auth_middleware(
     "/metrics"). Install it inside `error_middleware`, which renders its 401/403.
     """
     allowed = frozenset(public_paths)
+    # EventSource cannot send headers: these exact paths (read-only streams)
+    # may carry the token as `?token=` instead.
+    query_ok = frozenset(query_token_paths)
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -316,7 +320,10 @@ def auth_middleware(
             return await handler(request)
         where = {"method": request.method, "path": request.path}
         try:
-            token = _bearer_token(request)
+            if request.path in query_ok and "Authorization" not in request.headers and request.query.get("token"):
+                token = request.query["token"]
+            else:
+                token = _bearer_token(request)
         except Unauthorized:
             log.info("api_unauthorized", reason="no_bearer_token", **where)
             raise

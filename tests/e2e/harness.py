@@ -21,7 +21,7 @@ import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ivr.settings import Settings
 
@@ -250,10 +250,16 @@ class Sipp:
         ]  # fmt: skip
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, cwd=self.log_dir)
 
+    def unregister(self, seats: list[str]) -> None:
+        """Remove the seats' registrations (REGISTER with Expires: 0)."""
+        self.register(seats, 1, expires=0)
+
     @contextlib.contextmanager
-    def seats_answering(self, port: int, talk_ms: int = 1500) -> Iterator[subprocess.Popen[bytes]]:
+    def seats_answering(
+        self, port: int, talk_ms: int = 1500, scenario: str = "seat_answer.xml"
+    ) -> Iterator[subprocess.Popen[bytes]]:
         """One UAS answering every INVITE sent to `port` (any seat registered there)."""
-        cmd = [*self._base("seat_answer.xml", SEAT_ADDRESS, port),
+        cmd = [*self._base(scenario, SEAT_ADDRESS, port),
             "-mp", str(free_port()), "-d", str(talk_ms), self.pbx,
         ]  # fmt: skip
         with (self.log_dir / f"uas-{port}.out").open("wb") as out:
@@ -299,6 +305,7 @@ class IvrService:
             IVR_RUN_DIR=str(s.run_dir), IVR_PBX_NAME=s.pbx_name, IVR_SIP_PORT=str(s.sip_port),
             IVR_AMI_PORT=str(s.ami_port), IVR_AGI_PORT=str(s.agi_port), IVR_HTTP_PORT=str(s.http_port),
             IVR_RTP_START=str(s.rtp_start), IVR_RTP_END=str(s.rtp_end), IVR_LOG_JSON="true",
+            IVR_DEMO_TOKENS="true",
         )  # fmt: skip
         return env
 
@@ -307,6 +314,24 @@ class IvrService:
         out = self.log_path.open("ab")
         self.proc = subprocess.Popen([ivr, "serve"], stdout=out, stderr=subprocess.STDOUT, env=self.env(), cwd=REPO)
         wait_until(lambda: self.health() is not None, 30, "ivr serve to answer /healthz")
+
+    def get(self, path: str, token: str | None = "viewer-demo") -> tuple[int, bytes, dict[str, str]]:
+        """GET from the service's HTTP API: (status, body, headers)."""
+        request = urllib.request.Request(f"http://127.0.0.1:{self.settings.http_port}{path}")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, response.read(), dict(response.headers)
+        except urllib.error.HTTPError as exc:
+            return exc.code, exc.read(), dict(exc.headers)
+
+    def get_json(self, path: str, token: str | None = "viewer-demo") -> Any:
+        import json
+
+        status, body, _ = self.get(path, token)
+        assert status == 200, f"GET {path}: {status} {body[:300]!r}"
+        return json.loads(body)
 
     def health(self) -> dict[str, object] | None:
         import json

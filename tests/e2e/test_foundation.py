@@ -36,6 +36,7 @@ def seats(pbx: Pbx, settings, sipp_logs) -> Iterator[int]:  # type: ignore[no-un
         result = sipp.register([seat for *_, seat in LINES], port)
         assert result.returncode == 0, result.stdout[-2000:]
         yield port
+        sipp.unregister([seat for *_, seat in LINES])
 
 
 def call_and_follow(sipp: Sipp, events: EventLog, number: str) -> tuple[dict[str, str], dict[str, str]]:

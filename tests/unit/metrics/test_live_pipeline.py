@@ -114,8 +114,8 @@ async def test_restart_recovery_replays_the_store_into_identical_kpis(tmp_path: 
     for restored in (after, windowed):
         assert restored.state.snapshot(now) == before.state.snapshot(now)
         for cut in (None, "group", "agent", "line", "tier", "language"):
-            assert restored.state.kpis(JOINED_AT - 900, now, cut) == before.state.kpis(  # type: ignore[arg-type]
-                JOINED_AT - 900, now, cut  # type: ignore[arg-type]
+            assert restored.state.kpis(JOINED_AT - 900, now, cut) == before.state.kpis(
+                JOINED_AT - 900, now, cut
             )
 
 
@@ -266,3 +266,18 @@ async def test_malformed_queue_event_is_counted_as_rejected() -> None:
     assert live.feed({"Event": "AgentConnect", "Queue": "basic_zh"}, 0.0) is None
     assert live.stats.rejected == 1
     assert live.rejects["AgentConnect:missing:Uniqueid"] == 1
+
+
+async def test_a_failing_source_still_flushes_the_store_then_raises() -> None:
+    store = RecordingStore()
+    live = pipeline(store, flush_interval=60.0)
+
+    async def broken() -> AsyncIterator[tuple[Any, float]]:
+        for message in transcript_messages():
+            yield message, 0.0
+        raise ConnectionError("AMI went away")
+
+    with live.subscribe() as subscription, pytest.raises(ConnectionError):
+        await run(live, broken())
+    assert len(store.events) == 8
+    assert [u async for u in subscription]  # ended, not hanging

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 from datetime import UTC
@@ -91,7 +92,7 @@ def test_interval_report_csv_has_a_header_and_one_row_per_interval_and_group() -
 
 def test_csv_quotes_per_rfc_4180_and_defuses_formula_cells() -> None:
     (row,) = morning_state().kpis(T0, T0 + 900, None, interval=None)
-    odd = type(row)(**{**{f: getattr(row, f) for f in row.__slots__}, "key": '=cmd,"x"'})
+    odd = dataclasses.replace(row, key='=cmd,"x"')
     text = kpis_csv([odd], UTC)
     assert "\"'=cmd,\"\"x\"\"\"" in text
     (parsed,) = list(csv.DictReader(io.StringIO(text)))[:1]
