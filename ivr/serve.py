@@ -85,7 +85,7 @@ async def metrics_context(app: web.Application) -> AsyncIterator[None]:
     state = CenterState(group_configs(catalog))
     live = LiveMetrics(
         store, state, CallerKeyer(settings.caller_salt.get_secret_value().encode()),
-        render=lambda s, now: _render(s, catalog, now),
+        render=lambda s, now: _render(s, catalog, now), publish_interval=0.25,
     )  # fmt: skip
     replayed = await live.recover(since=time.time() - RECOVERY_DAYS * 86400)
     log.info("metrics_recovered", events=replayed, store=str(settings.event_store))

@@ -8,10 +8,11 @@
 #   debootstrap builds the base image where no container registry is reachable
 #   sip-tester  SIPp: callers and agent seats in the end-to-end tests
 #   espeak-ng, sox  prompt synthesis for `ivr prompts build`
+#   chromium, fonts-wqy-microhei  the wallboard test (headless, CJK labels)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(docker.io debootstrap sip-tester espeak-ng sox ${IVR_EXTRA_PACKAGES:-})
+packages=(docker.io debootstrap sip-tester espeak-ng sox chromium fonts-wqy-microhei ${IVR_EXTRA_PACKAGES:-})
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

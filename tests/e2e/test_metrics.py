@@ -58,9 +58,10 @@ def run_mix(sipp: Sipp, events: EventLog) -> list[str]:
                 lambda e, n=number: e.name == "QueueCallerJoin" and e.get("CallerIDNum") == n, since=mark,
                 what=f"{number} joining a queue",
             )
+            uniqueid = joined.get("Uniqueid")
             events.wait_for(
-                lambda e, u=joined.get("Uniqueid"): e.name in ("AgentComplete", "QueueCallerAbandon")
-                and e.get("Uniqueid") == u, since=mark, timeout=40, what=f"{number} to complete or abandon",
+                lambda e, u=uniqueid: e.name in ("AgentComplete", "QueueCallerAbandon") and e.get("Uniqueid") == u,
+                since=mark, timeout=40, what=f"{number} to complete or abandon",
             )  # fmt: skip
         for proc in procs:
             assert proc.wait(30) == 0
