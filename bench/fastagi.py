@@ -41,6 +41,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import logging
 import math
 import os
@@ -377,11 +378,13 @@ async def _serve_panoramisk() -> None:
 class Result:
     name: str
     calls: int
-    seconds: float
-    stats: Stats
-    server_cpu: float
-    generator_cpu: float
-    unloaded: Stats
+    make_call: CallMaker
+    cpu_seconds: Callable[[], float]  # of whatever serves the calls
+    stats: Stats = field(default_factory=Stats)
+    unloaded: Stats = field(default_factory=Stats)
+    seconds: float = 0.0
+    server_cpu: float = 0.0
+    generator_cpu: float = 0.0
 
     @property
     def calls_per_s(self) -> float:
@@ -393,28 +396,20 @@ def percentile(values: list[int], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)] if ordered else math.nan
 
 
-async def measure_server(
-    kind: str, name: str, calls: int, unloaded_calls: int, concurrency: int, log_dir: Path
-) -> tuple[Result, ServerProcess]:
-    server = ServerProcess(kind, log_dir / f"{kind}.log")
-    await server.start()
-    unloaded = Stats()
-    await drive(fastagi_calls(server.port), unloaded_calls, 1, unloaded)  # also the warm-up
-    stats = Stats()
-    cpu0, gen0 = _cpu_seconds(server.pid), time.process_time()
-    seconds = await drive(fastagi_calls(server.port), calls, concurrency, stats)
-    cpu1, gen1 = _cpu_seconds(server.pid), time.process_time()
-    return Result(name, calls, seconds, stats, cpu1 - cpu0, gen1 - gen0, unloaded), server
+async def measure(results: list[Result], unloaded_calls: int, rounds: int, concurrency: int) -> None:
+    """Unloaded pass (also the warm-up), then the loaded calls in ``rounds`` interleaved slices.
 
-
-async def measure_pyst2(calls: int, unloaded_calls: int, concurrency: int) -> Result:
-    unloaded = Stats()
-    await drive(pyst2_call, unloaded_calls, 1, unloaded)
-    stats = Stats()
-    cpu0, gen0 = _children_cpu_seconds(), time.process_time()
-    seconds = await drive(pyst2_call, calls, concurrency, stats)
-    cpu1, gen1 = _children_cpu_seconds(), time.process_time()
-    return Result("(c) pyst2 AGI, process per call", calls, seconds, stats, cpu1 - cpu0, gen1 - gen0, unloaded)
+    Interleaving spreads any background load on the machine over every contender alike.
+    """
+    for r in results:
+        await drive(r.make_call, unloaded_calls, 1, r.unloaded)
+    for round_ in range(rounds):
+        for r in results:
+            share = r.calls // rounds + (1 if round_ < r.calls % rounds else 0)
+            cpu0, gen0 = r.cpu_seconds(), time.process_time()
+            r.seconds += await drive(r.make_call, share, concurrency, r.stats)
+            r.server_cpu += r.cpu_seconds() - cpu0
+            r.generator_cpu += time.process_time() - gen0
 
 
 async def _close_before_header_end(port: int, data: bytes) -> None:
@@ -493,7 +488,10 @@ def _us(ns: float) -> str:
 
 def print_report(results: list[Result], concurrency: int) -> None:
     ours, pano, pyst = results[0], results[-2], results[-1]
-    print(f"\nLoaded: concurrency {concurrency}; turnaround = answer written -> next command received (7 per call)\n")
+    print(
+        f"\nLoaded: concurrency {concurrency}; (a), (a'), (b) interleaved in rounds; "
+        "turnaround = answer written -> next command received (7 per call)\n"
+    )
     print(
         "| server | calls | calls/s | turnaround p50 (µs) | turnaround p99 (µs) | setup p50 (ms) "
         "| server CPU/call (ms) | generator CPU | calls/s vs panoramisk | calls/s vs pyst2 |"
@@ -519,6 +517,12 @@ def print_report(results: list[Result], concurrency: int) -> None:
     vs_pano, vs_pyst = ours.calls_per_s / pano.calls_per_s, ours.calls_per_s / pyst.calls_per_s
     print(f"\nGoal ours >= 2x panoramisk calls/s: {vs_pano:.2f}x, {'met' if vs_pano >= 2 else 'NOT met'}")
     print(f"Goal ours >= 50x pyst2 calls/s: {vs_pyst:.1f}x, {'met' if vs_pyst >= 50 else 'NOT met'}")
+    per_call = [r.server_cpu / max(1, r.stats.completed) for r in (ours, pano, pyst)]
+    print(
+        f"Server CPU per call, ours as 1: panoramisk {per_call[1] / per_call[0]:.2f}, "
+        f"pyst2 {per_call[2] / per_call[0]:.1f} (pyst2's processes use both cores; "
+        "each FastAGI server is one process, one core)"
+    )
     for r in results:
         if r.stats.failed or r.unloaded.failed:
             print(f"FAILED calls in {r.name}: {dict(r.stats.errors + r.unloaded.errors)}")
@@ -526,32 +530,39 @@ def print_report(results: list[Result], concurrency: int) -> None:
 
 async def main(args: argparse.Namespace) -> int:
     if args.quick:
-        calls, pyst2_calls, unloaded, unloaded_pyst2, robust_calls, window = 300, 20, 50, 5, 100, 2.0
+        calls, pyst2_calls, unloaded, unloaded_pyst2, rounds, robust_calls, window = 300, 20, 50, 5, 2, 100, 2.0
     else:
-        calls, pyst2_calls, unloaded, unloaded_pyst2, robust_calls, window = (
-            args.calls, args.pyst2_calls, 300, 20, 400, 3.0
+        calls, pyst2_calls, unloaded, unloaded_pyst2, rounds, robust_calls, window = (
+            args.calls, args.pyst2_calls, 300, 20, 4, 400, 3.0
         )  # fmt: skip
     log_dir = Path(args.log_dir)
     c = args.concurrency
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; server logs in {log_dir}/", flush=True)
 
-    ours, ours_server = await measure_server("ours", "(a) ivr.agi FastAgiServer", calls, unloaded, c, log_dir)
-    print(f"(a) ours: {ours.calls_per_s:,.0f} calls/s", flush=True)
-    robust_ours = await robustness_ours(ours_server.port, robust_calls, c)
-    await ours_server.stop()
+    servers = {kind: ServerProcess(kind, log_dir / f"{kind}.log") for kind in ("ours", "ours-warning", "panoramisk")}
+    try:
+        for server in servers.values():
+            await server.start()
+        ours, quiet, pano = (
+            Result(name, calls, fastagi_calls(server.port), functools.partial(_cpu_seconds, server.pid))
+            for name, server in zip(
+                ("(a) ivr.agi FastAgiServer", "(a') same, log level warning", "(b) panoramisk 1.4 FastAGI"),
+                servers.values(),
+                strict=True,
+            )
+        )
+        # (a), (a') and (b) interleaved; pyst2 in one block (short slices would starve its concurrency).
+        await measure([ours, quiet, pano], unloaded, rounds, c)
+        for r in (ours, quiet, pano):
+            print(f"{r.name}: {r.calls_per_s:,.0f} calls/s", flush=True)
+        robust_ours = await robustness_ours(servers["ours"].port, robust_calls, c)
+    finally:
+        for server in servers.values():
+            await server.stop()
 
-    quiet, quiet_server = await measure_server(
-        "ours-warning", "(a') same, log level warning", calls, unloaded, c, log_dir
-    )
-    print(f"(a') ours, warning: {quiet.calls_per_s:,.0f} calls/s", flush=True)
-    await quiet_server.stop()
-
-    pano, pano_server = await measure_server("panoramisk", "(b) panoramisk 1.4 FastAGI", calls, unloaded, c, log_dir)
-    print(f"(b) panoramisk: {pano.calls_per_s:,.0f} calls/s", flush=True)
-    await pano_server.stop()
-
-    pyst = await measure_pyst2(pyst2_calls, unloaded_pyst2, c)
-    print(f"(c) pyst2: {pyst.calls_per_s:,.1f} calls/s", flush=True)
+    pyst = Result("(c) pyst2 AGI, process per call", pyst2_calls, pyst2_call, _children_cpu_seconds)
+    await measure([pyst], unloaded_pyst2, 1, c)
+    print(f"{pyst.name}: {pyst.calls_per_s:,.1f} calls/s", flush=True)
 
     robust_pano = await robustness_panoramisk(window, log_dir)
 
@@ -560,7 +571,7 @@ async def main(args: argparse.Namespace) -> int:
     print("\nRobustness (not timed):")
     print(f"- {robust_ours}")
     print(f"- {robust_pano}")
-    for server in (ours_server, quiet_server, pano_server):
+    for server in servers.values():
         if errors := server.error_lines():
             print(f"server log {server.log_path}: {errors} error lines")
     failed = any(r.stats.failed or r.unloaded.failed for r in results) or "kept serving" not in robust_ours

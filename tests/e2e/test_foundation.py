@@ -129,3 +129,14 @@ def test_ivr_service_reconnects_to_ami_when_asterisk_restarts_and_calls_still_ro
     joined, connected = call_and_follow(sipp, events, "95588")
     assert chan_var(joined, "IVR_ROUTE") == "agi"
     assert connected.get("MemberName") == "1001"
+
+
+def test_metrics_ami_user_sees_only_queue_and_agent_events_never_channel_or_digit_events(
+    ivr_service: IvrService, seats: int, sipp: Sipp, events: EventLog
+) -> None:
+    mark = events.mark()
+    call_and_follow(sipp, events, "95588")
+
+    names = {e.name for e in events.find(lambda e: True, since=mark)}
+    assert {"QueueCallerJoin", "AgentConnect", "AgentComplete"} <= names
+    assert not names & {"Newchannel", "VarSet", "DTMFBegin", "DTMFEnd", "AGIExecStart", "AGIExecEnd", "Newexten"}

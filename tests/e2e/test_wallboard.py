@@ -23,8 +23,9 @@ CHROMIUM_ARGS = [
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
-    playwright = pytest.importorskip("playwright.sync_api", reason="run `make test`: it installs playwright")
-    with playwright.sync_playwright() as p:
+    from playwright.sync_api import sync_playwright  # installed by `make test`
+
+    with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path="/usr/bin/chromium", args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
