@@ -87,6 +87,59 @@ def cmd_generate_seats(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_reload(args: argparse.Namespace) -> int:
+    import asyncio
+    import getpass
+
+    from ivr import log as logging_setup
+    from ivr.ami import AmiClient
+    from ivr.check import CheckFailed, check
+    from ivr.reload import ReloadFailed, apply_reload, plan_reload, read_config_dir
+    from ivr.web.audit import SqliteAuditTrail
+
+    settings = _settings(args)
+    logging_setup.configure("warning")
+    try:
+        files = check(settings)
+    except (CatalogError, TemplateError, CheckFailed) as exc:
+        print(f"ivr reload: REFUSED, the check failed; the PBX keeps running {settings.etc_dir}\n{exc}",
+              file=sys.stderr)  # fmt: skip
+        return 1
+    plan = plan_reload(read_config_dir(settings.etc_dir), files)
+    if plan.empty:
+        print("ivr reload: nothing changed")
+        return 0
+    sys.stdout.write(plan.diff)
+    print(f"changed: {', '.join(plan.changed)}; modules to reload: {', '.join(plan.modules) or '-'}")
+    if args.dry_run:
+        return 0
+
+    async def run() -> int:
+        ami = AmiClient("127.0.0.1", settings.ami_port, settings.ami_control_user,
+                        settings.ami_control_secret.get_secret_value(), name="reload", events_off=True)  # fmt: skip
+        runner = asyncio.create_task(ami.run())
+        try:
+            if not await ami.wait_connected(10):
+                print(f"ivr reload: no AMI on 127.0.0.1:{settings.ami_port}; nothing applied", file=sys.stderr)
+                return 2
+            audit = SqliteAuditTrail(settings.audit_db)
+            try:
+                result = await apply_reload(files, settings.etc_dir, ami, audit, who=f"cli:{getpass.getuser()}",
+                                            role="admin")  # fmt: skip
+            finally:
+                audit.close()
+            print(f"ivr reload: applied and verified ({', '.join(result.verified)})")
+            return 0
+        except ReloadFailed as exc:
+            print(f"ivr reload: FAILED: {exc}", file=sys.stderr)
+            return 1
+        finally:
+            await ami.close()
+            runner.cancel()
+
+    return asyncio.run(run())
+
+
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """Rebuild KPIs from Asterisk's queue_log and from the event store; report differences."""
     import zoneinfo
@@ -174,6 +227,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=1795, help="number of seats (default 1795)")
     p.add_argument("--first-id", type=int, default=2001, help="first seat id (default 2001)")
     p.add_argument("--out", default="-", help="output file, - for stdout (default)")
+    p = add(
+        "reload", cmd_reload,
+        "Check, diff against what the PBX runs, apply only what changed, verify, roll back on failure.",
+    )  # fmt: skip
+    catalog_options(p)
+    p.add_argument("--dry-run", action="store_true", help="show the diff and the modules to reload; apply nothing")
+
     p = add("reconcile", cmd_reconcile, "Rebuild KPIs from Asterisk's queue_log and the event store; list differences.")
     catalog_options(p)
     p.add_argument("--store", help="event store (default: RUN_DIR/events.sqlite3)")

@@ -92,6 +92,15 @@ class Settings(BaseSettings):
         return self.run_dir / "events.sqlite3"
 
     @property
+    def audit_db(self) -> Path:
+        return self.run_dir / "audit.sqlite3"
+
+    @property
+    def etc_dir(self) -> Path:
+        """The rendered configuration that the PBX runs."""
+        return self.run_dir / "etc"
+
+    @property
     def queue_log(self) -> Path:
         return self.run_dir / "log" / "queue_log"
 
