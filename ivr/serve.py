@@ -26,6 +26,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from ivr import log as logging_setup
+from ivr.agents import AgentControl, AgentError, AgentStateStore
 from ivr.agi import FastAgiServer
 from ivr.ami import AmiClient, AmiMessage
 from ivr.catalog.errors import CatalogError
@@ -41,7 +42,19 @@ from ivr.metrics.store import SqliteEventStore
 from ivr.metrics.views import agents_view, kpis_csv, kpis_view, queues_view, utc_offset_seconds
 from ivr.routing import route_handler
 from ivr.settings import Settings
-from ivr.web import Api, InvalidRequest, PbxUnavailable, TokenStore, read_query
+from ivr.web import (
+    PRINCIPAL,
+    Api,
+    AuditPage,
+    Conflict,
+    InvalidRequest,
+    PbxUnavailable,
+    SqliteAuditTrail,
+    TokenStore,
+    audit_handler,
+    read_json,
+    read_query,
+)
 
 log = get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -55,6 +68,10 @@ STATE = web.AppKey("state", CenterState)
 RECOVERY_DAYS = 8  # FCR looks back 7 days; one more for the local-day edge
 
 
+AUDIT = web.AppKey("audit", SqliteAuditTrail)
+CONTROL = web.AppKey("control", AgentControl)
+
+
 class Holder:
     """Collaborators created at startup, for handlers registered before it
     (aiohttp freezes the router before cleanup_ctx runs)."""
@@ -63,6 +80,7 @@ class Holder:
         self.live: LiveMetrics | None = None
         self.state: CenterState | None = None
         self.handlers: dict[str, Handler] = {}
+        self.control: AgentControl | None = None
 
     def require_state(self) -> CenterState:
         if self.state is None:
@@ -141,9 +159,57 @@ async def ami_context(app: web.Application) -> AsyncIterator[None]:
             await task
 
 
+async def control_context(app: web.Application) -> AsyncIterator[None]:
+    """The control AMI session, the audit trail and agent state control."""
+    settings, catalog, holder = app[SETTINGS], app[CATALOG], app[HOLDER]
+    audit = await asyncio.to_thread(SqliteAuditTrail, settings.audit_db)
+    store = await asyncio.to_thread(AgentStateStore, settings.run_dir / "agents.sqlite3")
+    control: AgentControl | None = None
+
+    async def reapply(client: AmiClient) -> None:
+        if control is not None:
+            await control.reapply(client)
+
+    client = AmiClient(
+        "127.0.0.1", settings.ami_port, settings.ami_control_user, settings.ami_control_secret.get_secret_value(),
+        name="control", events_off=True, on_connected=reapply,
+    )  # fmt: skip
+    control = AgentControl(catalog, store, audit, client)
+    app[AUDIT], app[CONTROL] = audit, control
+    holder.control = control
+    holder.handlers["audit"] = audit_handler(audit)
+    runner = asyncio.create_task(client.run(), name="ami-control")
+    yield
+    await client.close()
+    runner.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await runner
+    await asyncio.to_thread(store.close)
+    await asyncio.to_thread(audit.close)
+
+
+def agent_feature_handler(control: AgentControl):  # type: ignore[no-untyped-def]
+    """FastAGI `agent` route: feature codes from a seat (args: pause|unpause, seat, reason code)."""
+    from ivr.agi import AgiSession
+
+    async def handle(session: AgiSession) -> None:
+        args = session.request.args
+        action, seat, reason = [*args, "", "", ""][:3]
+        try:
+            await control.set_paused(seat, action == "pause", reason or "1", who=f"seat:{seat}", role="agent")
+        except AgentError as exc:
+            log.warning("agent_feature_refused", seat=seat, reason=str(exc))
+            await session.set_variable("IVR_FEATURE", "refused")
+            return
+        await session.set_variable("IVR_FEATURE", "ok")
+
+    return handle
+
+
 async def agi_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    server = FastAgiServer(settings.agi_host, settings.agi_port, {"route": route_handler(app[CATALOG])})
+    routes = {"route": route_handler(app[CATALOG]), "agent": agent_feature_handler(app[CONTROL])}
+    server = FastAgiServer(settings.agi_host, settings.agi_port, routes)
     await server.start()
     app[AGI] = server
     log.info("agi_listening", host=settings.agi_host, port=server.port)
@@ -167,6 +233,11 @@ async def healthz(request: web.Request) -> web.Response:
         "agi": {"listening": True, "port": request.app[AGI].port},
     }
     return web.json_response(body, status=200 if pbx_ok else 503)
+
+
+class PauseRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+    reason: str = Field(min_length=1, max_length=32, description="break, meal, training, meeting, outbound (or 1-5)")
 
 
 class KpiQuery(BaseModel):
@@ -226,6 +297,31 @@ def build_api(settings: Settings, catalog: Catalog, holder: Holder) -> Api:
             )  # fmt: skip
         return web.json_response({"from": start, "to": end, "rows": kpis_view(rows, tz)})
 
+    async def pause(request: web.Request) -> web.Response:
+        body = await read_json(request, PauseRequest)
+        return await _set_paused(request, True, body.reason)
+
+    async def unpause(request: web.Request) -> web.Response:
+        return await _set_paused(request, False, "")
+
+    async def _set_paused(request: web.Request, paused: bool, reason: str) -> web.Response:
+        if holder.control is None:
+            raise PbxUnavailable("agent control is starting", {})
+        principal = request[PRINCIPAL]
+        try:
+            state = await holder.control.set_paused(
+                request.match_info["seat"], paused, reason, who=principal.name, role=principal.role.value
+            )
+        except AgentError as exc:
+            raise Conflict(str(exc), {"seat": request.match_info["seat"]}) from exc
+        return web.json_response({"seat": state.seat, "paused": state.paused, "reason": state.reason})
+
+    api.route("POST", "/api/agents/{seat}/pause", pause, role="supervisor", request=PauseRequest,
+              summary="Pause a seat in all its groups, with a reason", tags=("agents",))  # fmt: skip
+    api.route("POST", "/api/agents/{seat}/unpause", unpause, role="supervisor", summary="Unpause a seat",
+              tags=("agents",))  # fmt: skip
+    api.route("GET", "/api/audit", holder.delegate("audit"), role="supervisor", response=AuditPage,
+              summary="Audit trail of operational changes", tags=("audit",))  # fmt: skip
     api.route("GET", "/healthz", healthz, role=None, summary="PBX connectivity of the service", tags=("meta",))
     api.route("GET", "/api/queues", queues, summary="Skill groups now and today", tags=("metrics",))
     api.route("GET", "/api/agents", agents, summary="Seats: state and time in state", tags=("metrics",))
@@ -246,6 +342,7 @@ def build_app(settings: Settings, catalog: Catalog) -> web.Application:
     app[SETTINGS], app[CATALOG], app[HOLDER] = settings, catalog, holder
     app.cleanup_ctx.append(metrics_context)
     app.cleanup_ctx.append(ami_context)
+    app.cleanup_ctx.append(control_context)
     app.cleanup_ctx.append(agi_context)
     api.setup(app, install_middlewares=False)
     return app

@@ -238,21 +238,33 @@ class Sipp:
     def register(
         self, seats: list[str], contact_port: int, *, password: Callable[[str], str] | None = None,
         expires: int = 3600, address: str = SEAT_ADDRESS, timeout: float = 20, rate: int = 200,
+        scenario: str = "seat_register.xml",
     ) -> subprocess.CompletedProcess[str]:
         password = password or self.settings.seat_password
         csv = self.log_dir / f"seats-{contact_port}-{len(seats)}.csv"
         rows = [f"{s};[authentication username={s} password={password(s)}];{contact_port}" for s in seats]
         csv.write_text("SEQUENTIAL\n" + "\n".join(rows) + "\n")
         port = free_port(address)
-        cmd = [*self._base("seat_register.xml", address, port),
+        cmd = [*self._base(scenario, address, port),
             "-inf", str(csv), "-m", str(len(seats)), "-r", str(rate), "-key", "expires", str(expires),
             "-recv_timeout", "5000", self.pbx,
         ]  # fmt: skip
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, cwd=self.log_dir)
 
+    def seat_dials(self, seat: str, number: str, timeout: float = 20) -> subprocess.CompletedProcess[str]:
+        """Seat `seat` dials `number` (a feature code) with digest auth; the PBX hangs up."""
+        csv = self.log_dir / f"dial-{seat}.csv"
+        auth = f"[authentication username={seat} password={self.settings.seat_password(seat)}]"
+        csv.write_text(f"SEQUENTIAL\n{seat};{auth}\n")
+        port = free_port(SEAT_ADDRESS)
+        cmd = [*self._base("seat_dial.xml", SEAT_ADDRESS, port), "-inf", str(csv), "-s", number,
+               "-mp", str(free_port()), "-m", "1", "-recv_timeout", "10000", self.pbx]  # fmt: skip
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, check=False, cwd=self.log_dir)
+
     def unregister(self, seats: list[str]) -> None:
-        """Remove the seats' registrations (REGISTER with Expires: 0)."""
-        self.register(seats, 1, expires=0)
+        """Remove every registration of the seats (Contact: *, Expires: 0)."""
+        result = self.register(seats, 1, expires=0, scenario="seat_unregister.xml")
+        assert result.returncode == 0, result.stdout[-1500:]
 
     @contextlib.contextmanager
     def seats_answering(
@@ -325,6 +337,21 @@ class IvrService:
                 return response.status, response.read(), dict(response.headers)
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read(), dict(exc.headers)
+
+    def post(self, path: str, body: bytes | None, token: str | None = "supervisor-demo") -> tuple[int, Any]:
+        import json
+
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.settings.http_port}{path}", data=body or b"", method="POST",
+            headers={"Content-Type": "application/json"},
+        )  # fmt: skip
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=15) as response:
+                return response.status, json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            return exc.code, json.loads(exc.read())
 
     def get_json(self, path: str, token: str | None = "viewer-demo") -> Any:
         import json
