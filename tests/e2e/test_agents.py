@@ -95,3 +95,24 @@ def test_agent_changes_are_in_the_audit_trail(ivr_service: IvrService) -> None:
 
     assert any(e["who"] == "demo-supervisor" and e["target"] == "seat/1001" for e in entries)
     assert any(e["who"] == "seat:1003" and e["after"] == {"paused": True, "reason": "training"} for e in entries)
+
+
+def test_wrap_up_is_honoured_before_a_seat_rings_again(ivr_service: IvrService, sipp: Sipp, events: EventLog) -> None:
+    """basic_zh has 10 s wrap-up: a second caller waits for it although seat 1005 is idle."""
+    port = free_port()
+    with sipp.seats_answering(port, talk_ms=500):
+        assert sipp.register(["1005"], port).returncode == 0
+        try:
+            mark = events.mark()
+            first = sipp.call("95588", "13800770001")
+            done = events.wait_for(lambda e: e.name == "AgentComplete" and e.get("MemberName") == "1005", since=mark)
+            assert first.wait(30) == 0
+            mark = events.mark()
+            second = sipp.call("95588", "13800770002")
+            called = events.wait_for(lambda e: e.name == "AgentCalled" and e.get("MemberName") == "1005", since=mark)
+            assert second.wait(40) == 0
+        finally:
+            sipp.unregister(["1005"])
+
+    # Asterisk's own clock on both events: the seat was not rung during its wrap-up.
+    assert float(called["Timestamp"]) - float(done["Timestamp"]) >= 10.0
