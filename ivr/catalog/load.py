@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from ivr.catalog.errors import CatalogError, CatalogIssue
 from ivr.catalog.model import Catalog
+from ivr.menu.checks import check_menus
 
 PathPart = str | int
 
@@ -103,6 +104,7 @@ def cross_check(catalog: Catalog) -> list[tuple[tuple[PathPart, ...], str]]:
         for queue_id in seat.skills:
             if queue_id not in queues:
                 problems.append((("seats", i, "skills", queue_id), f"unknown queue '{queue_id}'"))
+    problems += check_menus(catalog)
     return problems
 
 

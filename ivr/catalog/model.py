@@ -15,6 +15,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from ivr.menu.model import Menu, TierPolicy, UrgentQueue
+
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}$")]
 SeatId = Annotated[str, Field(pattern=r"^[1-9][0-9]{2,5}$")]
@@ -82,6 +84,10 @@ class ServiceNumber(_Model):
     priority: int = Field(0, ge=0, le=100, description="queue caller priority; higher is answered first")
     fallback_queue: Identifier
     tier: CustomerTier = "standard"
+    # The IVR menu callers hear (see `menus`); without one the call is routed at once.
+    menu: Identifier | None = None
+    # Which skill group serves each language on this line when a caller asks for an agent.
+    language_queues: dict[LanguageCode, Identifier] = {}
 
 
 class Seat(_Model):
@@ -99,6 +105,12 @@ class Catalog(_Model):
     queues: tuple[Queue, ...] = Field(min_length=1)
     numbers: tuple[ServiceNumber, ...] = Field(min_length=1)
     seats: tuple[Seat, ...] = ()
+    menus: dict[Identifier, Menu] = {}
+    # Customer tier -> skill group and queue priority; a caller recognised by
+    # caller ID keeps their tier on every line (see ivr.menu.engine).
+    tiers: dict[CustomerTier, TierPolicy] = {}
+    # Lost card / fraud: straight to this queue, above every tier, unverified.
+    lost_card: UrgentQueue | None = None
 
     def queue(self, queue_id: str) -> Queue:
         for queue in self.queues:

@@ -34,6 +34,7 @@ IMAGE = "ivr-asterisk:22"
 CALLER_ADDRESS = "127.0.0.2"  # the simulated PSTN trunk
 SEAT_ADDRESS = "127.0.0.1"
 ROGUE_ADDRESS = "127.0.0.3"  # neither trunk nor a registered seat
+DTMF_PCAPS = "/usr/share/sip-tester"  # RFC 2833 recordings shipped with Debian's sip-tester
 
 
 def test_settings(run_dir: Path, **overrides: object) -> Settings:
@@ -285,6 +286,26 @@ class Sipp:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+
+    def dtmf_scenario(self, keys: list[tuple[int, str]], hangup_after_ms: int | None = None) -> str:
+        """Write a caller scenario that, after the answer, waits `ms` then sends
+        `digit` as RFC 2833 events (SIPp's recorded pcaps) for each (ms, digit);
+        then waits for the far end to hang up, or hangs up `hangup_after_ms` later."""
+        base = (SIPP_DIR / "caller.xml").read_text()
+        head, _, _tail = base.partition('  <recv request="BYE"/>')
+        steps = []
+        for ms, digit in keys:
+            name = {"*": "star", "#": "pound"}.get(digit, digit)
+            steps.append(f'  <pause milliseconds="{ms}"/>\n'
+                         f'  <nop><action><exec play_pcap_audio="{DTMF_PCAPS}/dtmf_2833_{name}.pcap"/></action></nop>\n')  # fmt: skip
+        if hangup_after_ms is None:
+            tail = '  <recv request="BYE"/>' + _tail
+        else:
+            abandon = (SIPP_DIR / "caller_abandon.xml").read_text()
+            tail = f'  <pause milliseconds="{hangup_after_ms}"/>' + abandon.split("  <pause/>", 1)[1]
+        path = self.log_dir / f"dtmf-{abs(hash((tuple(keys), hangup_after_ms)))}.xml"
+        path.write_text(head + "".join(steps) + tail)
+        return str(path)
 
     def call(
         self, number: str, caller: str, *, address: str = CALLER_ADDRESS, max_wait_ms: int = 60000,

@@ -1,0 +1,217 @@
+"""Catalog checks for menus, tiers and prompts, as `(path parts, reason)` pairs
+like `ivr.catalog.load.cross_check` (which calls `check_menus`).
+
+`missing_prompts` needs the prompt texts as well as the catalog, so it is
+separate: `ivr check` calls it with the prompts directory. It follows each
+line's menus the way a caller can walk them, language by language (a language
+digit continues at that language's start node), and reports every prompt a
+caller could hear that the language's text catalog lacks, at the catalog path
+that plays it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+from ivr.catalog.model import Catalog, ServiceNumber
+from ivr.menu.engine import FLOW_PROMPTS, GOODBYE_PROMPT
+from ivr.menu.model import Action, Goodbye, GoToNode, Menu, SelfService, SwitchLanguage, ToQueue
+from ivr.menu.saynumber import FRAGMENTS, number_language
+
+PathPart = str | int
+Problem = tuple[tuple[PathPart, ...], str]
+
+
+def _located_actions(menu: Menu, menu_id: str) -> Iterator[tuple[tuple[PathPart, ...], str, Action]]:
+    """(path, node id or "" for shortcuts, action) for every action a menu declares."""
+    for digit, action in menu.shortcuts.items():
+        yield ("menus", menu_id, "shortcuts", digit), "", action
+    for node_id, node in menu.nodes.items():
+        for digit, action in node.digits.items():
+            yield ("menus", menu_id, "nodes", node_id, "digits", digit), node_id, action
+        yield ("menus", menu_id, "nodes", node_id, "after_retries"), node_id, node.after_retries
+
+
+def _pinned_language(ref: str) -> str | None:
+    return ref.split("/", 1)[0] if "/" in ref else None
+
+
+def check_menus(catalog: Catalog) -> list[Problem]:
+    problems: list[Problem] = []
+    languages = {language.code for language in catalog.languages}
+    queues = {queue.id for queue in catalog.queues}
+    lines_by_menu: dict[str, list[tuple[int, ServiceNumber]]] = {}
+
+    for i, line in enumerate(catalog.numbers):
+        if line.menu is not None:
+            if line.menu in catalog.menus:
+                lines_by_menu.setdefault(line.menu, []).append((i, line))
+            else:
+                problems.append((("numbers", i, "menu"), f"unknown menu '{line.menu}'"))
+        for code, queue in line.language_queues.items():
+            if queue not in queues:
+                problems.append((("numbers", i, "language_queues", code), f"unknown queue '{queue}'"))
+            if code not in line.languages:
+                problems.append(
+                    (("numbers", i, "language_queues", code), f"'{code}' is not among the line's languages")
+                )
+        policy = catalog.tiers.get(line.tier)
+        if policy is not None and policy.priority != line.priority:
+            problems.append(
+                (
+                    ("numbers", i, "priority"),
+                    f"{line.priority} differs from tiers.{line.tier}.priority {policy.priority}: declare it once",
+                )
+            )
+
+    for tier, policy in catalog.tiers.items():
+        if policy.queue is not None and policy.queue not in queues:
+            problems.append((("tiers", tier, "queue"), f"unknown queue '{policy.queue}'"))
+    if catalog.lost_card is not None:
+        if catalog.lost_card.queue not in queues:
+            problems.append((("lost_card", "queue"), f"unknown queue '{catalog.lost_card.queue}'"))
+        top = max(catalog.tiers.items(), key=lambda item: item[1].priority, default=None)
+        if top is not None and catalog.lost_card.priority <= top[1].priority:
+            problems.append(
+                (
+                    ("lost_card", "priority"),
+                    f"{catalog.lost_card.priority} is not above tier {top[0]}'s {top[1].priority}:"
+                    " lost card must be answered first",
+                )
+            )
+
+    for menu_id, menu in catalog.menus.items():
+        base: tuple[PathPart, ...] = ("menus", menu_id)
+        if menu.start not in menu.nodes:
+            problems.append(((*base, "start"), f"unknown node '{menu.start}'"))
+        for code, node_id in menu.start_by_language.items():
+            if code not in languages:
+                problems.append(((*base, "start_by_language", code), f"unknown language '{code}'"))
+            if node_id not in menu.nodes:
+                problems.append(((*base, "start_by_language", code), f"unknown node '{node_id}'"))
+        refs: list[tuple[tuple[PathPart, ...], str | None]] = [
+            ((*base, "greeting", k), ref) for k, ref in enumerate(menu.greeting)
+        ]
+        for node_id, node in menu.nodes.items():
+            where = (*base, "nodes", node_id)
+            refs += [((*where, "prompt", k), ref) for k, ref in enumerate(node.prompt)]
+            refs += [((*where, "invalid_prompt"), node.invalid_prompt)]
+            refs += [((*where, "timeout_prompt"), node.timeout_prompt)]
+        for path, ref in refs:
+            pinned = _pinned_language(ref) if ref else None
+            if pinned is not None and pinned not in languages:
+                problems.append((path, f"unknown language '{pinned}'"))
+        lines = lines_by_menu.get(menu_id, [])
+        for path, _node_id, action in _located_actions(menu, menu_id):
+            problems += [(path, reason) for reason in _action_problems(catalog, action, menu, lines)]
+    return problems
+
+
+def _action_problems(
+    catalog: Catalog, action: Action, menu: Menu, lines: list[tuple[int, ServiceNumber]]
+) -> list[str]:
+    match action:
+        case GoToNode(node=node_id) if node_id not in menu.nodes:
+            return [f"unknown node '{node_id}'"]
+        case ToQueue(queue=queue) if queue not in {q.id for q in catalog.queues}:
+            return [f"unknown queue '{queue}'"]
+        case SwitchLanguage(code=code):
+            if code not in {language.code for language in catalog.languages}:
+                return [f"unknown language '{code}'"]
+            return [
+                f"language '{code}' is not offered by line {line.id} (numbers[{i}].languages)"
+                for i, line in lines
+                if code not in line.languages
+            ]
+        case SelfService(flow="lost_card") if catalog.lost_card is None:
+            return ["the lost-card flow needs a top-level `lost_card: {queue: ..., priority: ...}`"]
+    return []
+
+
+# -- prompts --------------------------------------------------------------------
+
+
+def _prompt_uses(catalog: Catalog, line: ServiceNumber) -> Iterator[tuple[tuple[PathPart, ...], str, str]]:
+    """(catalog path, prompt id, language) for every prompt a caller of `line` can hear."""
+    assert line.menu is not None
+    menu_id, menu = line.menu, catalog.menus[line.menu]
+    base: tuple[PathPart, ...] = ("menus", menu_id)
+
+    def resolve(ref: str, language: str) -> tuple[str, str]:
+        pinned = _pinned_language(ref)
+        return (ref.split("/", 1)[1], pinned) if pinned else (ref, language)
+
+    todo = [(menu.start_node(code), code) for code in line.languages]
+    for code in line.languages:
+        for k, ref in enumerate(menu.greeting):
+            yield ((*base, "greeting", k), *resolve(ref, code))
+    seen: set[tuple[str, str]] = set()
+    while todo:
+        node_id, language = todo.pop()
+        if (node_id, language) in seen or node_id not in menu.nodes:
+            continue
+        seen.add((node_id, language))
+        node = menu.nodes[node_id]
+        where = (*base, "nodes", node_id)
+        for k, ref in enumerate(node.prompt):
+            yield ((*where, "prompt", k), *resolve(ref, language))
+        if node.max_retries > 0:
+            for name, retry_ref in (("invalid_prompt", node.invalid_prompt), ("timeout_prompt", node.timeout_prompt)):
+                if retry_ref:
+                    yield ((*where, name), *resolve(retry_ref, language))
+        actions = [((*where, "digits", d), a) for d, a in menu.actions(node_id).items()]
+        actions.append(((*where, "after_retries"), node.after_retries))
+        for path, action in actions:
+            if path[-2] == "digits" and str(path[-1]) in menu.shortcuts and str(path[-1]) not in node.digits:
+                path = (*base, "shortcuts", path[-1])
+            match action:
+                case GoToNode(node=target):
+                    todo.append((target, language))
+                case SwitchLanguage(code=code) if code in line.languages:
+                    todo.append((menu.start_node(code), code))
+                case SelfService(flow=flow):
+                    for prompt in FLOW_PROMPTS[flow]:
+                        yield (path, prompt, language)
+                    if flow == "balance":
+                        numbers = number_language(language)
+                        for fragment in sorted(FRAGMENTS[numbers]):
+                            yield (path, fragment, numbers)
+                case Goodbye():
+                    yield (path, GOODBYE_PROMPT, language)
+
+
+def missing_prompts(catalog: Catalog, prompts_dir: str | Path) -> list[Problem]:
+    """Every prompt a caller can reach that `prompts/<lang>.yaml` does not have."""
+    from ivr.prompts import PromptFileError, load_prompt_texts
+
+    prompts_dir = Path(prompts_dir)
+    texts: dict[str, dict[str, str]] = {}
+    problems: list[Problem] = []
+    for i, offered in enumerate(catalog.languages):
+        try:
+            texts[offered.code] = load_prompt_texts(prompts_dir, offered.code)
+        except PromptFileError as exc:
+            problems.append((("languages", i), str(exc)))
+    reported: set[tuple[tuple[PathPart, ...], str]] = set()
+    missing_by_path: dict[tuple[PathPart, ...], dict[str, list[str]]] = {}
+    for line in catalog.numbers:
+        if line.menu is None or line.menu not in catalog.menus:
+            continue
+        for path, prompt, language in _prompt_uses(catalog, line):
+            if language not in texts or prompt in texts[language]:
+                continue
+            missing = missing_by_path.setdefault(path, {}).setdefault(language, [])
+            if prompt not in missing:
+                missing.append(prompt)
+    for path, by_language in missing_by_path.items():
+        for language, prompts in by_language.items():
+            file = prompts_dir / f"{language}.yaml"
+            shown = ", ".join(f"'{p}'" for p in prompts[:8])
+            if len(prompts) > 8:
+                shown += f" and {len(prompts) - 8} more"
+            reason = f"prompt{'s' if len(prompts) > 1 else ''} {shown} missing from {file}"
+            if (path, reason) not in reported:
+                reported.add((path, reason))
+                problems.append((path, reason))
+    return problems
