@@ -273,9 +273,16 @@ def check_rendered(files: dict[str, str], settings: Settings) -> list[Problem]:
 def check(settings: Settings, catalog: Catalog | None = None) -> dict[str, str]:
     """Run every stage; returns the rendered files or raises (CatalogError,
     TemplateError or CheckFailed)."""
+    from ivr.catalog.load import format_path
+    from ivr.menu.checks import missing_prompts
+
     catalog = catalog or load_catalog(settings.catalog)
     files = render_config(catalog, settings)
-    problems = check_rendered(files, settings)
+    problems = [
+        Problem(str(settings.prompts), None, f"{format_path(path)}: {reason}")
+        for path, reason in missing_prompts(catalog, settings.prompts)
+    ]
+    problems += check_rendered(files, settings)
     if problems:
         raise CheckFailed(problems)
     return files

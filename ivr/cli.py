@@ -190,6 +190,78 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     return 0 if result.matches else 1
 
 
+def cmd_prompts_build(args: argparse.Namespace) -> int:
+    from ivr.catalog.load import load_catalog
+    from ivr.prompts import build_prompts
+
+    settings = _settings(args)
+    catalog = load_catalog(settings.catalog)
+    out = Path(args.out) if args.out else settings.sounds_dir
+    report = build_prompts(settings.prompts, out, catalog.languages)
+    print(f"ivr prompts build: {len(report.built)} built, {report.skipped} unchanged, "
+          f"{len(report.removed)} removed -> {out}/<lang>/<id>.wav")  # fmt: skip
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    import tempfile
+
+    from ivr.catalog.load import load_catalog
+    from ivr.directory import SqliteDirectory
+    from ivr.directory.demo import generate_demo_directory
+    from ivr.menu.simulate import simulate
+
+    settings = _settings(args)
+    try:
+        catalog = load_catalog(settings.catalog)
+    except CatalogError as exc:
+        print(f"ivr simulate: {exc}", file=sys.stderr)
+        return 1
+    digits = [d for d in (args.digits or "").split(",") if d != ""]
+    with tempfile.TemporaryDirectory() as tmp:
+        path = settings.directory_db if settings.directory_db.is_file() else Path(tmp) / "demo.sqlite3"
+        if not path.is_file():
+            generate_demo_directory(path)
+        directory = SqliteDirectory(path)
+        try:
+            lines = simulate(catalog, directory, args.number, args.caller, digits)
+        except KeyError:
+            print(f"ivr simulate: no service number or line {args.number!r} in the catalog", file=sys.stderr)
+            return 1
+        finally:
+            directory.close()
+    print("\n".join(lines))
+    return 0
+
+
+def cmd_menu_map(args: argparse.Namespace) -> int:
+    from ivr.catalog.load import load_catalog
+    from ivr.menu.mapview import menu_map_html
+    from ivr.prompts import load_prompt_texts
+
+    settings = _settings(args)
+    catalog = load_catalog(settings.catalog)
+    texts = {lang.code: load_prompt_texts(settings.prompts, lang.code) for lang in catalog.languages}
+    Path(args.out).write_text(menu_map_html(catalog, texts), encoding="utf-8")
+    print(f"ivr menu-map: wrote {args.out}")
+    return 0
+
+
+def cmd_directory_demo(args: argparse.Namespace) -> int:
+    from ivr.directory.demo import DEMO_CALLER, DEMO_CARD_LAST4, generate_demo_directory
+
+    settings = _settings(args)
+    out = Path(args.out) if args.out else settings.directory_db
+    if out.exists() and not args.force:
+        print(f"ivr directory demo: {out} exists (use --force to replace it)")
+        return 0
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.unlink(missing_ok=True)
+    generate_demo_directory(out)
+    print(f"ivr directory demo: wrote {out} (test customer: caller {DEMO_CALLER}, card ending {DEMO_CARD_LAST4})")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ivr",
@@ -227,6 +299,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--count", type=int, default=1795, help="number of seats (default 1795)")
     p.add_argument("--first-id", type=int, default=2001, help="first seat id (default 2001)")
     p.add_argument("--out", default="-", help="output file, - for stdout (default)")
+    p = add("prompts", cmd_prompts_build, "Build the prompt recordings (espeak-ng + sox, 8 kHz mono WAV).")
+    catalog_options(p)
+    p.add_argument("action", choices=["build"], help="build: write OUT/<lang>/<id>.wav, skipping unchanged texts")
+    p.add_argument("--out", help="output directory (default: RUN_DIR/sounds)")
+
+    p = add("simulate", cmd_simulate, "Walk a line's menu offline with the real engine; print the path and prompts.")
+    catalog_options(p)
+    p.add_argument("number", help="service number or line id, e.g. 95588")
+    p.add_argument("--caller", default="13800000000", help="caller ID (demo customers: 13900000001..6)")
+    p.add_argument("--digits", default="", help="keys, comma separated, e.g. 1,2,#  (then silence)")
+
+    p = add("menu-map", cmd_menu_map, "Write an HTML page showing every line's menu tree.")
+    catalog_options(p)
+    p.add_argument("--out", default="menu-map.html", help="output file (default menu-map.html)")
+
+    p = add("directory", cmd_directory_demo, "Write the demo customer directory (SQLite).")
+    catalog_options(p)
+    p.add_argument("action", choices=["demo"], help="demo: generate demo customers")
+    p.add_argument("--out", help="output file (default: RUN_DIR/customers.sqlite3)")
+    p.add_argument("--force", action="store_true", help="replace an existing file")
+
     p = add(
         "reload", cmd_reload,
         "Check, diff against what the PBX runs, apply only what changed, verify, roll back on failure.",

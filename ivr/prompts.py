@@ -71,8 +71,11 @@ def load_prompt_texts(prompts_dir: str | Path, language: str) -> dict[str, str]:
     return texts
 
 
+RECIPE = "trim-v2"  # part of each file's fingerprint: a new recipe rebuilds every prompt
+
+
 def _fingerprint(voice: str, speed: int, text: str) -> str:
-    return hashlib.sha256(f"{voice}\0{speed}\0{text}".encode()).hexdigest()
+    return hashlib.sha256(f"{RECIPE}\0{voice}\0{speed}\0{text}".encode()).hexdigest()
 
 
 def _speak(espeak: str, sox: str, voice: str, speed: int, text: str, target: Path) -> None:
@@ -81,7 +84,11 @@ def _speak(espeak: str, sox: str, voice: str, speed: int, text: str, target: Pat
         # The text goes on stdin: a text starting with "-" must not read as an option.
         steps = (
             ([espeak, "-v", voice, "-s", str(speed), "-w", str(raw), "--stdin"], text),
-            ([sox, str(raw), "-r", "8000", "-c", "1", "-b", "16", str(converted)], None),
+            # espeak pads every utterance with silence: trimmed at both ends (keeping
+            # 60 ms), amounts read as ~30 fragments stay short enough to listen to.
+            ([sox, str(raw), "-r", "8000", "-c", "1", "-b", "16", str(converted),
+              "silence", "1", "0.02", "0.5%", "reverse", "silence", "1", "0.02", "0.5%", "reverse",
+              "pad", "0", "0.06"], None),
         )
         for command, stdin in steps:
             result = subprocess.run(command, input=stdin, capture_output=True, text=True, check=False)

@@ -29,9 +29,11 @@ from ivr import log as logging_setup
 from ivr.agents import AgentControl, AgentError, AgentStateStore
 from ivr.agi import FastAgiServer
 from ivr.ami import AmiClient, AmiMessage
+from ivr.callflow import CallFlow
 from ivr.catalog.errors import CatalogError
 from ivr.catalog.load import load_catalog
 from ivr.catalog.model import Catalog
+from ivr.directory import SqliteDirectory
 from ivr.log import get_logger
 from ivr.metrics.http import metrics_handler, snapshot_handler, stream_handler, wallboard_page
 from ivr.metrics.intake import CallerKeyer
@@ -40,7 +42,7 @@ from ivr.metrics.prometheus import CenterCollector
 from ivr.metrics.reducer import CenterState
 from ivr.metrics.store import SqliteEventStore
 from ivr.metrics.views import agents_view, kpis_csv, kpis_view, queues_view, utc_offset_seconds
-from ivr.routing import route_handler
+from ivr.render import ContainerPaths
 from ivr.settings import Settings
 from ivr.web import (
     PRINCIPAL,
@@ -103,7 +105,7 @@ async def metrics_context(app: web.Application) -> AsyncIterator[None]:
     state = CenterState(group_configs(catalog))
     live = LiveMetrics(
         store, state, CallerKeyer(settings.caller_salt.get_secret_value().encode()),
-        render=lambda s, now: _render(s, catalog, now), publish_interval=0.25,
+        render=lambda s, now: _render(s, catalog, now), publish_interval=0.1,
     )  # fmt: skip
     replayed = await live.recover(since=time.time() - RECOVERY_DAYS * 86400)
     log.info("metrics_recovered", events=replayed, store=str(settings.event_store))
@@ -208,13 +210,17 @@ def agent_feature_handler(control: AgentControl):  # type: ignore[no-untyped-def
 
 async def agi_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
-    routes = {"route": route_handler(app[CATALOG]), "agent": agent_feature_handler(app[CONTROL])}
-    server = FastAgiServer(settings.agi_host, settings.agi_port, routes)
+    directory = await asyncio.to_thread(SqliteDirectory, settings.directory_db)
+    flow = CallFlow(app[CATALOG], lambda: directory, ContainerPaths().sounds)
+    routes = {"route": flow.handle, "agent": agent_feature_handler(app[CONTROL])}
+    # A command's answer can take as long as its prompt plays: 30 s per command.
+    server = FastAgiServer(settings.agi_host, settings.agi_port, routes, command_timeout=30.0)
     await server.start()
     app[AGI] = server
     log.info("agi_listening", host=settings.agi_host, port=server.port)
     yield
     await server.close()
+    await asyncio.to_thread(directory.close)
 
 
 HOLDER = web.AppKey("holder", Holder)
@@ -230,7 +236,7 @@ async def healthz(request: web.Request) -> web.Response:
             "reconnects": client.reconnects,
             "last_error": str(client.last_error) if client.last_error and not pbx_ok else None,
         },
-        "agi": {"listening": True, "port": request.app[AGI].port},
+        "agi": {"listening": True, "port": request.app[AGI].port, "active_sessions": request.app[AGI].active_sessions},
     }
     return web.json_response(body, status=200 if pbx_ok else 503)
 

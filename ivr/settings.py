@@ -92,6 +92,16 @@ class Settings(BaseSettings):
         return self.run_dir / "events.sqlite3"
 
     @property
+    def directory_db(self) -> Path:
+        """The customer directory (SQLite): `ivr directory demo` writes demo data."""
+        return self.run_dir / "customers.sqlite3"
+
+    @property
+    def sounds_dir(self) -> Path:
+        """Built prompts (`ivr prompts build`), mounted in the PBX as /srv/ivr/sounds."""
+        return self.run_dir / "sounds"
+
+    @property
     def audit_db(self) -> Path:
         return self.run_dir / "audit.sqlite3"
 

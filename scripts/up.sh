@@ -8,6 +8,8 @@ compose() { if docker compose version >/dev/null 2>&1; then docker compose "$@";
 
 mkdir -p run
 .venv/bin/ivr render --out run/etc
+.venv/bin/ivr prompts build --out run/sounds
+.venv/bin/ivr directory demo
 compose up -d --no-build
 
 echo "waiting for Asterisk to report healthy..."

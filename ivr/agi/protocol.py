@@ -32,6 +32,7 @@ attributes such as the caller name are whatever bytes the far end sent.
 from __future__ import annotations
 
 import enum
+import functools
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -124,13 +125,13 @@ class AgiRequest:
         """The path after ``agi://host:port/``, without any ``?query``."""
         return self._get("network_script").partition("?")[0]
 
-    @property
+    @functools.cached_property
     def args(self) -> tuple[str, ...]:
         """``agi_arg_1`` .. ``agi_arg_N`` in numeric order (the AGI() application arguments)."""
         numbered = {
             int(m.group(1)): value
             for key, value in self.env.items()
-            if (m := _ARG_KEY.fullmatch(key)) is not None
+            if key.startswith("arg_") and (m := _ARG_KEY.fullmatch(key)) is not None
         }
         return tuple(numbered[n] for n in sorted(numbered))
 
@@ -219,6 +220,10 @@ AgiEvent = AgiRequest | AgiResponse | HangupNotice | ConnectionClosed
 
 
 class ConnectionState(enum.Enum):
+    # Members are singletons compared by identity: hash them the same way, in C
+    # (Enum's own __hash__ is Python code, and the state table is looked up per event).
+    __hash__ = object.__hash__
+
     READING_HEADER = "READING_HEADER"
     IDLE = "IDLE"
     AWAITING_RESPONSE = "AWAITING_RESPONSE"
@@ -227,6 +232,8 @@ class ConnectionState(enum.Enum):
 
 
 class _Input(enum.Enum):
+    __hash__ = object.__hash__
+
     HEADER_END = enum.auto()
     HANGUP_LINE = enum.auto()
     RESPONSE = enum.auto()
@@ -249,7 +256,15 @@ _TRANSITIONS: Final[Mapping[tuple[ConnectionState, _Input], ConnectionState]] = 
 _RESPONSE_LINE = re.compile(r"([0-9]{3})([ -])(.*)", re.DOTALL)
 _RESULT = re.compile(r"result=(\S*)(.*)", re.DOTALL)
 _ENDPOS = re.compile(r"(.*?)\s*\bendpos=(-?[0-9]+)\s*", re.DOTALL)
-_HEADER_KEY = re.compile(r"agi_([A-Za-z0-9_]+)")
+_HEADER_KEY = re.compile(rb"agi_[A-Za-z0-9_]+")
+# A whole header line as the line-by-line path reads it: key, one optional space, value.
+_HEADER_PAIR = re.compile(r"^agi_([A-Za-z0-9_]+): ?(.*)$", re.MULTILINE)
+# The usual answer, ``200 result=<short number>`` and nothing else, parsed without
+# regular expressions. Only results of one or two characters are cached (menu
+# digits, 0/1/-1): longer ones may be collected card data.
+_SIMPLE_200: Final = b"200 result="
+_SIMPLE_CACHE_MAX_RESULT: Final = 2
+_simple_responses: dict[bytes, AgiResponse] = {}
 
 
 def decode_lenient(raw: bytes) -> str:
@@ -286,7 +301,12 @@ class AgiConnection:
         self._max_header_lines = max_header_lines
         self._max_line_bytes = max_line_bytes
         self._state = ConnectionState.READING_HEADER
-        self._buffer = bytearray()
+        # Unparsed input is ``self._buffer[self._pos:]``. Bytes, not a bytearray:
+        # a chunk that arrives when everything before it was consumed (the usual
+        # case: one answer per read) becomes the buffer as is, and each line is
+        # then sliced out with one copy.
+        self._buffer = b""
+        self._pos = 0
         # Where to resume the newline search: data trickling in byte by byte
         # must not make each search rescan the whole buffer.
         self._scan_from = 0
@@ -305,16 +325,26 @@ class AgiConnection:
     def eof_received(self) -> bool:
         return self._eof
 
+    @property
+    def buffered_bytes(self) -> int:
+        """Bytes received but not parsed yet (for flow control by the I/O layer)."""
+        return len(self._buffer) - self._pos
+
     # -- input ---------------------------------------------------------------
 
     def receive_data(self, data: bytes) -> None:
         """Append bytes read from the socket; ``b""`` means the peer closed."""
         if self._eof:
             raise LocalProtocolError("data received after end of file")
-        if data:
-            self._buffer += data
-        else:
+        if not data:
             self._eof = True
+        elif self._pos == len(self._buffer):
+            self._buffer = bytes(data)
+            self._pos = self._scan_from = 0
+        else:
+            self._buffer = self._buffer[self._pos :] + data
+            self._scan_from -= self._pos
+            self._pos = 0
 
     def next_event(self) -> AgiEvent | NeedData:
         """Parse the next event from the buffer, or return ``NEED_DATA``."""
@@ -330,6 +360,13 @@ class AgiConnection:
             raise
 
     def _next_event(self) -> AgiEvent | NeedData:
+        if (
+            self._state is ConnectionState.READING_HEADER
+            and self._header_lines == 0
+            and self._scan_from == self._pos
+            and (request := self._whole_header()) is not None
+        ):
+            return request
         while True:
             line = self._pop_line()
             if line is None:
@@ -353,7 +390,7 @@ class AgiConnection:
                 "command at a time, only after the header"
             )
         data = format_command(name, *args)
-        self._transition(_Input.SEND_COMMAND)
+        self._state = ConnectionState.AWAITING_RESPONSE  # (IDLE, SEND_COMMAND)
         return data
 
     # -- internals -----------------------------------------------------------
@@ -366,30 +403,62 @@ class AgiConnection:
         self._state = new
 
     def _pop_line(self) -> bytes | None:
-        newline = self._buffer.find(b"\n", self._scan_from)
+        buffer, start = self._buffer, self._pos
+        newline = buffer.find(b"\n", self._scan_from)
         if newline < 0:
-            self._scan_from = len(self._buffer)
-            if len(self._buffer) > self._max_line_bytes:
-                raise RemoteProtocolError(
-                    f"line longer than {self._max_line_bytes} bytes: "
-                    f"{_excerpt(bytes(self._buffer[:_EXCERPT_CHARS]))}..."
-                )
+            self._scan_from = len(buffer)
+            if len(buffer) - start > self._max_line_bytes:
+                raise self._line_too_long()
             return None
-        if newline > self._max_line_bytes:
-            raise RemoteProtocolError(
-                f"line longer than {self._max_line_bytes} bytes: "
-                f"{_excerpt(bytes(self._buffer[:_EXCERPT_CHARS]))}..."
-            )
-        line = bytes(self._buffer[:newline])
-        del self._buffer[: newline + 1]
-        self._scan_from = 0
+        if newline - start > self._max_line_bytes:
+            raise self._line_too_long()
+        self._pos = self._scan_from = newline + 1
         # Asterisk ends lines with LF; tolerate CRLF from test tools and proxies.
-        return line[:-1] if line.endswith(b"\r") else line
+        if newline > start and buffer[newline - 1] == 0x0D:  # b"\r"
+            newline -= 1
+        return buffer[start:newline]
+
+    def _whole_header(self) -> AgiRequest | None:
+        """The header in one go, when it is all buffered and plainly well-formed.
+
+        ``None`` means "take the line-by-line path", which also reports every
+        error: this shortcut only ever accepts what that path would accept.
+        Tried once per buffer start (``_scan_from`` moves on after a miss), so
+        a header trickling in is not rescanned.
+        """
+        buffer, start = self._buffer, self._pos
+        end = buffer.find(b"\n\n", start)
+        if end < 0:
+            return None
+        block = buffer[start:end]
+        if len(block) > self._max_line_bytes or b"\r" in block:
+            return None  # some line may be too long, or end in CRLF
+        try:
+            text = block.decode()
+        except UnicodeDecodeError:
+            return None  # another charset: decoded line by line
+        # One match per line exactly when every line is well-formed.
+        pairs = _HEADER_PAIR.findall(text)
+        if len(pairs) != text.count("\n") + 1 or len(pairs) > self._max_header_lines:
+            return None
+        header = dict(pairs)
+        self._header = header
+        self._header_lines = len(pairs)
+        self._pos = self._scan_from = end + 2
+        self._transition(_Input.HEADER_END)
+        return AgiRequest(env=MappingProxyType(header))
+
+    def _line_too_long(self) -> RemoteProtocolError:
+        start = self._pos
+        return RemoteProtocolError(
+            f"line longer than {self._max_line_bytes} bytes: "
+            f"{_excerpt(self._buffer[start : start + _EXCERPT_CHARS])}..."
+        )
 
     def _on_eof(self) -> AgiEvent:
-        if self._buffer:
+        if self._pos < len(self._buffer):
             raise RemoteProtocolError(
-                f"connection closed in the middle of a line: {_excerpt(bytes(self._buffer))}"
+                f"connection closed in the middle of a line: {_excerpt(self._buffer[self._pos :])}"
             )
         if self._state is ConnectionState.READING_HEADER and self._header_lines:
             raise RemoteProtocolError(
@@ -403,14 +472,22 @@ class AgiConnection:
         return ConnectionClosed()
 
     def _on_line(self, line: bytes) -> AgiEvent | None:
-        if self._state is ConnectionState.READING_HEADER:
+        state = self._state
+        if state is ConnectionState.AWAITING_RESPONSE and self._continuation is None:
+            # Fast path for the usual answer; anything else takes the general route.
+            if line.startswith(_SIMPLE_200):
+                response = _simple_responses.get(line) or _parse_simple_200(line)
+                if response is not None:
+                    self._state = ConnectionState.IDLE  # (AWAITING_RESPONSE, RESPONSE)
+                    return response
+        elif state is ConnectionState.READING_HEADER:
             return self._on_header_line(line)
         if self._continuation is not None:
             return self._on_continuation_line(decode_lenient(line))
         if line == b"HANGUP":
             self._transition(_Input.HANGUP_LINE)
             return HangupNotice()
-        if self._state is ConnectionState.IDLE:
+        if state is ConnectionState.IDLE:
             raise RemoteProtocolError(
                 f"unsolicited line while no command is pending: {_excerpt(line)}"
             )
@@ -421,17 +498,22 @@ class AgiConnection:
             if not self._header_lines:
                 raise RemoteProtocolError("empty AGI header")
             self._transition(_Input.HEADER_END)
-            return AgiRequest(env=MappingProxyType(dict(self._header)))
+            return AgiRequest(env=MappingProxyType(self._header))
         self._header_lines += 1
         if self._header_lines > self._max_header_lines:
             raise RemoteProtocolError(f"more than {self._max_header_lines} header lines")
         raw_key, colon, raw_value = line.partition(b":")
-        key_match = _HEADER_KEY.fullmatch(decode_lenient(raw_key))
-        if not colon or key_match is None:
+        if not colon or _HEADER_KEY.fullmatch(raw_key) is None:
             raise RemoteProtocolError(f"malformed AGI header line: {_excerpt(line)}")
-        value = decode_lenient(raw_value)
         # Asterisk writes "key: value"; only that one separator space is syntax.
-        self._header[key_match.group(1)] = value[1:] if value.startswith(" ") else value
+        if raw_value[:1] == b" ":
+            raw_value = raw_value[1:]
+        try:
+            value = raw_value.decode()
+        except UnicodeDecodeError:
+            value = decode_lenient(raw_value)
+        # The key matched an ASCII-only pattern.
+        self._header[raw_key[4:].decode("ascii")] = value
         return None
 
     def _on_response_line(self, line: str) -> AgiResponse | None:
@@ -464,6 +546,20 @@ class AgiConnection:
         return None
 
 
+def _parse_simple_200(line: bytes) -> AgiResponse | None:
+    """``200 result=<integer>`` exactly, as the general parser would read it; else ``None``."""
+    raw = line[len(_SIMPLE_200) :]
+    digits = raw[1:] if raw[:1] == b"-" else raw
+    if not (digits.isdigit() and digits.isascii()):
+        return None
+    result = raw.decode("ascii")
+    response = AgiResponse(code=200, result=result, text="result=" + result)
+    if len(raw) <= _SIMPLE_CACHE_MAX_RESULT:
+        # Bounded: at most 110 distinct one- or two-character integers.
+        _simple_responses[line] = response
+    return response
+
+
 def _parse_response(code: int, rest: str) -> AgiResponse:
     if code != 200:
         return AgiResponse(code=code, text=rest)
@@ -487,6 +583,12 @@ _COMMAND_NAME = re.compile(r"[A-Za-z]+(?: [A-Za-z]+)*")
 # (instead of escaping) keeps the line unambiguous for every Asterisk version.
 _FORBIDDEN = frozenset('\r\n\x00"\\')
 _NEEDS_QUOTES = re.compile(r"[ \t]")
+# Any character that is forbidden or needs quotes: most arguments have none.
+_SPECIAL = re.compile(r'[ \t\r\n\x00"\\]')
+# Command names already validated, to their wire form; bounded, as names
+# normally come from code, not from callers.
+_command_names: dict[str, str] = {}
+_COMMAND_NAMES_MAX: Final = 256
 
 
 def format_command(name: str, *args: str) -> bytes:
@@ -496,24 +598,37 @@ def format_command(name: str, *args: str) -> bytes:
     double quotes. Raises :class:`InvalidCommandArgument` (a ``ValueError``)
     for anything that could split or reshape the line.
     """
-    if _COMMAND_NAME.fullmatch(name) is None:
-        raise InvalidCommandArgument(f"invalid AGI command name: {_excerpt(name)}")
-    parts = [name.upper()]
-    for index, arg in enumerate(args, start=1):
-        if not isinstance(arg, str):
-            raise InvalidCommandArgument(f"{name} argument {index} is not a string: {arg!r}")
-        bad = _FORBIDDEN.intersection(arg)
-        if bad:
-            raise InvalidCommandArgument(
-                f"{name} argument {index} contains {sorted(bad)!r}: {_excerpt(arg)}"
-            )
-        parts.append(f'"{arg}"' if not arg or _NEEDS_QUOTES.search(arg) else arg)
+    wire_name = _command_names.get(name) if isinstance(name, str) else None
+    if wire_name is None:
+        if _COMMAND_NAME.fullmatch(name) is None:
+            raise InvalidCommandArgument(f"invalid AGI command name: {_excerpt(name)}")
+        wire_name = name.upper()
+        if len(_command_names) < _COMMAND_NAMES_MAX:
+            _command_names[name] = wire_name
+    parts = [wire_name]
+    for arg in args:
+        if type(arg) is str and arg and _SPECIAL.search(arg) is None:
+            parts.append(arg)
+        else:
+            parts.append(_checked_argument(name, len(parts), arg))
     line = (" ".join(parts) + "\n").encode("utf-8")
     if len(line) > MAX_COMMAND_BYTES:
         raise InvalidCommandArgument(
             f"{name} command is {len(line)} bytes; Asterisk reads at most {MAX_COMMAND_BYTES}"
         )
     return line
+
+
+def _checked_argument(name: str, index: int, arg: str) -> str:
+    """The general case of one argument: refuse it, quote it or keep it."""
+    if not isinstance(arg, str):
+        raise InvalidCommandArgument(f"{name} argument {index} is not a string: {arg!r}")
+    bad = _FORBIDDEN.intersection(arg)
+    if bad:
+        raise InvalidCommandArgument(
+            f"{name} argument {index} contains {sorted(bad)!r}: {_excerpt(arg)}"
+        )
+    return f'"{arg}"' if not arg or _NEEDS_QUOTES.search(arg) else arg
 
 
 def validate_digits(digits: str, alphabet: str = "0123456789*#") -> str:

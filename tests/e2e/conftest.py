@@ -52,6 +52,12 @@ def settings(run_dir: Path):  # type: ignore[no-untyped-def]
 def pbx(settings) -> Iterator[Pbx]:  # type: ignore[no-untyped-def]
     _require_tools()
     write_config(check(settings), settings.run_dir / "etc")
+    from ivr.catalog.load import load_catalog
+    from ivr.directory.demo import generate_demo_directory
+    from ivr.prompts import build_prompts
+
+    build_prompts(settings.prompts, settings.sounds_dir, load_catalog(settings.catalog).languages)
+    generate_demo_directory(settings.directory_db)
     pbx = Pbx(settings)
     pbx.start()
     yield pbx

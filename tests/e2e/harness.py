@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import socket
+import struct
 import subprocess
 import threading
 import time
@@ -287,6 +288,36 @@ class Sipp:
                 proc.kill()
                 proc.wait()
 
+    def dtmf_pcap(self, digit: str, index: int) -> Path:
+        """Debian's RFC 2833 recording of `digit`, re-stamped as the index-th key of a call.
+
+        Each recording starts at its own RTP sequence number and timestamp (the
+        "1" at 7984/13280, the "9" at 8293/67840), and SIPp replays them as
+        they are: a key whose numbers are behind the previous key's is dropped
+        by Asterisk as late, one with the same timestamp taken for a
+        retransmission. Rebasing every key onto one increasing sequence makes
+        each a new event."""
+        name = {"*": "star", "#": "pound"}.get(digit, digit)
+        path = self.log_dir / f"dtmf-{index}-{name}.pcap"
+        if path.exists():
+            return path
+        data = bytearray(Path(f"{DTMF_PCAPS}/dtmf_2833_{name}.pcap").read_bytes())
+        offset = 24  # pcap global header; link type Ethernet
+        first: tuple[int, int] | None = None
+        while offset + 16 <= len(data):
+            length = struct.unpack_from("<I", data, offset + 8)[0]
+            packet = offset + 16
+            udp = packet + 14 + (data[packet + 14] & 0x0F) * 4
+            rtp = udp + 8
+            seq, timestamp = struct.unpack_from("!HI", data, rtp + 2)
+            first = first or (seq, timestamp)
+            struct.pack_into("!HI", data, rtp + 2, (1000 + 50 * index + seq - first[0]) & 0xFFFF,
+                             (160000 + 16000 * index + timestamp - first[1]) & 0xFFFFFFFF)  # fmt: skip
+            struct.pack_into("!H", data, udp + 6, 0)  # UDP checksum: none (IPv4 allows it)
+            offset = packet + length
+        path.write_bytes(bytes(data))
+        return path
+
     def dtmf_scenario(self, keys: list[tuple[int, str]], hangup_after_ms: int | None = None) -> str:
         """Write a caller scenario that, after the answer, waits `ms` then sends
         `digit` as RFC 2833 events (SIPp's recorded pcaps) for each (ms, digit);
@@ -294,12 +325,18 @@ class Sipp:
         base = (SIPP_DIR / "caller.xml").read_text()
         head, _, _tail = base.partition('  <recv request="BYE"/>')
         steps = []
-        for ms, digit in keys:
-            name = {"*": "star", "#": "pound"}.get(digit, digit)
-            steps.append(f'  <pause milliseconds="{ms}"/>\n'
-                         f'  <nop><action><exec play_pcap_audio="{DTMF_PCAPS}/dtmf_2833_{name}.pcap"/></action></nop>\n')  # fmt: skip
+        for index, (ms, digit) in enumerate(keys):
+            pcap = self.dtmf_pcap(digit, index)
+            if hangup_after_ms is None:
+                # Wait up to `ms` for the far end to hang up (then answer it, label 99);
+                # otherwise press the key. A BYE never arrives in the middle of a pause.
+                steps.append(f'  <recv request="BYE" timeout="{ms}" ontimeout="{10 + index}" next="99"/>\n'
+                             f'  <label id="{10 + index}"/>\n')  # fmt: skip
+            else:
+                steps.append(f'  <pause milliseconds="{ms}"/>\n')
+            steps.append(f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>\n')
         if hangup_after_ms is None:
-            tail = '  <recv request="BYE"/>' + _tail
+            tail = '  <recv request="BYE"/>\n  <label id="99"/>' + _tail
         else:
             abandon = (SIPP_DIR / "caller_abandon.xml").read_text()
             tail = f'  <pause milliseconds="{hangup_after_ms}"/>' + abandon.split("  <pause/>", 1)[1]
@@ -309,9 +346,15 @@ class Sipp:
 
     def call(
         self, number: str, caller: str, *, address: str = CALLER_ADDRESS, max_wait_ms: int = 60000,
-        scenario: str = "caller.xml", extra: list[str] | None = None,
+        keys: tuple[tuple[int, str], ...] = ((1500, "0"),), hangup_after_ms: int | None = None,
+        scenario: str | None = None, extra: list[str] | None = None,
     ) -> subprocess.Popen[bytes]:
-        """Start one call in the background; the caller stays until the far end hangs up."""
+        """Start one call in the background. By default the caller presses 0 (agent)
+        1.5 s after the answer, during the greeting, and stays until the far end
+        hangs up; `keys` are (ms after the previous key, digit) pairs sent as RFC 2833;
+        with `hangup_after_ms` the caller hangs up that long after the last key."""
+        if scenario is None:
+            scenario = self.dtmf_scenario(list(keys), hangup_after_ms) if keys or hangup_after_ms else "caller.xml"
         port = free_port(address)
         cmd = [*self._base(scenario, address, port),
             "-s", number, "-key", "caller", caller, "-mi", address, "-mp", str(free_port(address)),

@@ -108,6 +108,7 @@ def test_healthz_reports_the_pbx_connected(ivr_service: IvrService) -> None:
     assert health is not None
     assert health["status"] == "ok"
     assert health["pbx"] == {"ami_connected": True, "reconnects": health["pbx"]["reconnects"], "last_error": None}  # type: ignore[index]
+    assert health["agi"]["listening"] is True  # type: ignore[index]
 
 
 def test_ivr_service_reconnects_to_ami_when_asterisk_restarts_and_calls_still_route(

@@ -609,3 +609,110 @@ def test_refused_digits_are_not_echoed_in_the_error() -> None:
     with pytest.raises(ValueError) as info:
         validate_digits("4111111111111111x")
     assert "4111" not in str(info.value)
+
+
+# --------------------------------------------------------------------------- fast paths
+# The core takes shortcuts for the common case (a whole header in one read, a plain
+# "200 result=N" answer, an argument needing no quotes); each must agree exactly with
+# the general path, which is what a header trickling in byte by byte always takes.
+
+
+def outcome_of(chunks: Sequence[bytes], **limits: int) -> object:
+    """The request, or the error's class and message, after feeding ``chunks``."""
+    conn = AgiConnection(**limits)
+    try:
+        for chunk in chunks:
+            conn.receive_data(chunk)
+            event = conn.next_event()
+            if event is not NEED_DATA:
+                assert isinstance(event, AgiRequest)
+                return dict(event.env), conn.state
+        return conn.next_event()
+    except RemoteProtocolError as exc:
+        message = str(exc)
+        if message.startswith("line longer than"):
+            # Its excerpt shows whatever is buffered past the line start: chunking-dependent.
+            message = message.partition(":")[0]
+        return type(exc), message
+
+
+header_line = st.one_of(
+    st.builds(
+        lambda key, value: b"agi_" + key.encode() + b":" + value,
+        st.text(alphabet="abcxyz_019", min_size=1, max_size=12),
+        st.binary(max_size=30).filter(lambda b: b"\n" not in b),
+    ),
+    st.sampled_from(
+        [b"agi_callerid: 1380\r", b"agi_bad key: x", b"no colon", b"", b"agi_: x", b"x_y: z"]
+    ),
+    st.binary(max_size=30).filter(lambda b: b"\n" not in b),
+)
+
+
+@given(
+    st.lists(header_line, min_size=1, max_size=12),
+    st.integers(min_value=1, max_value=14),
+    st.integers(min_value=4, max_value=60),
+)
+def test_header_read_whole_or_byte_by_byte_gives_the_same_outcome(
+    lines: list[bytes], max_header_lines: int, max_line_bytes: int
+) -> None:
+    data = b"\n".join(lines) + b"\n\n"
+    limits = {"max_header_lines": max_header_lines, "max_line_bytes": max_line_bytes}
+    whole = outcome_of([data], **limits)
+    trickled = outcome_of([data[i : i + 1] for i in range(len(data))], **limits)
+    assert whole == trickled
+
+
+def test_asterisk22_header_read_whole_or_byte_by_byte_gives_the_same_request() -> None:
+    whole = outcome_of([ASTERISK22_HEADER])
+    trickled = outcome_of([ASTERISK22_HEADER[i : i + 1] for i in range(len(ASTERISK22_HEADER))])
+    assert whole == trickled
+    assert isinstance(whole, tuple) and len(whole[0]) == 23
+
+
+def test_header_request_leaves_the_next_bytes_buffered() -> None:
+    conn = AgiConnection()
+    conn.receive_data(ASTERISK22_HEADER + b"HANGUP\n")
+    assert isinstance(conn.next_event(), AgiRequest)
+    assert conn.buffered_bytes == len(b"HANGUP\n")
+    assert conn.next_event() == HangupNotice()
+
+
+@given(st.integers(min_value=-(10**20), max_value=10**20))
+def test_plain_numeric_answer_parses_like_any_other(number: int) -> None:
+    expected = AgiResponse(code=200, result=str(number), text=f"result={number}")
+    for _ in range(2):  # the second time, short results come from the cache
+        assert feed(awaiting_connection(), b"200 result=%d\n" % number) == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (b"200 result=1 \n", AgiResponse(code=200, result="1", text="result=1 ")),
+        (b"200 result=-\n", AgiResponse(code=200, result="-", text="result=-")),
+        (b"200 result=--1\n", AgiResponse(code=200, result="--1", text="result=--1")),
+        (b"200 result=+1\n", AgiResponse(code=200, result="+1", text="result=+1")),
+        (b"200 result=\n", AgiResponse(code=200, result="", text="result=")),
+        (  # a digit, but not an ASCII one
+            "200 result=\u0661\n".encode(),
+            AgiResponse(code=200, result="\u0661", text="result=\u0661"),
+        ),
+        (b"200 result=12\r\n", AgiResponse(code=200, result="12", text="result=12")),
+    ],
+)
+def test_near_numeric_answers_take_the_general_parser(line: bytes, expected: AgiResponse) -> None:
+    assert feed(awaiting_connection(), line) == expected
+
+
+def test_command_name_is_checked_every_time_not_only_the_first() -> None:
+    assert format_command("answer") == b"ANSWER\n"
+    assert format_command("answer") == b"ANSWER\n"
+    for _ in range(2):
+        with pytest.raises(InvalidCommandArgument):
+            format_command("ANSWER\n")
+
+
+def test_non_string_argument_is_refused() -> None:
+    with pytest.raises(InvalidCommandArgument, match="not a string"):
+        format_command("SET VARIABLE", "X", 1)  # type: ignore[arg-type]

@@ -567,3 +567,142 @@ def test_loopback_addresses_are_accepted(host: str) -> None:
 
 def test_non_loopback_address_is_accepted_when_explicitly_allowed() -> None:
     FastAgiServer("0.0.0.0", 4573, {}, allow_non_loopback=True)
+
+
+# --------------------------------------------------------------------------- I/O paths
+# The server parses in the socket callbacks and enforces deadlines with one lazily
+# re-armed timer per connection; these pin down the cases that design must get right.
+
+
+async def yield_to_the_loop(times: int = 20) -> None:
+    for _ in range(times):
+        await asyncio.sleep(0)
+
+
+async def test_answer_split_across_reads_completes_the_command_once(
+    peers: Peers, make_server: ServerFactory, outcome: Outcome
+) -> None:
+    async def body(session: AgiSession) -> None:
+        outcome.values["tier"] = await session.get_variable("IVR_TIER")
+
+    server = await make_server({"route": outcome.handler(body)})
+    pbx = await peers.call(server.port)
+    await pbx.expect("GET VARIABLE IVR_TIER")
+    await pbx.reply("200 res")
+    await yield_to_the_loop()
+    assert not outcome.done.is_set()
+    await pbx.reply("ult=1 (gold)\n")
+    await outcome.wait()
+    assert outcome.error is None
+    assert outcome.values["tier"] == "gold"
+
+
+async def test_deadline_counts_from_each_command_not_from_the_first(
+    peers: Peers, make_server: ServerFactory, outcome: Outcome
+) -> None:
+    loop = asyncio.get_running_loop()
+
+    async def body(session: AgiSession) -> None:
+        await session.answer()
+        outcome.values["sent_at"] = loop.time()
+        try:
+            await session.set_variable("IVR_DONE", "1")
+        finally:
+            outcome.values["waited"] = loop.time() - outcome.values["sent_at"]
+
+    # The timer armed for ANSWER falls due 0.1 s into SET VARIABLE's wait; it must
+    # re-arm for SET VARIABLE's own deadline instead of cutting it short.
+    server = await make_server({"route": outcome.handler(body)}, command_timeout=0.2)
+    pbx = await peers.call(server.port)
+    await pbx.expect("ANSWER")
+    await asyncio.sleep(0.1)
+    await pbx.reply("200 result=0\n")
+    await pbx.expect("SET VARIABLE IVR_DONE 1")
+    await outcome.wait()
+    assert isinstance(outcome.error, AgiTimeout)
+    assert outcome.values["waited"] >= 0.19
+
+
+async def test_short_bound_after_a_long_one_fires_on_time(
+    peers: Peers, make_server: ServerFactory, outcome: Outcome
+) -> None:
+    loop = asyncio.get_running_loop()
+
+    async def body(session: AgiSession) -> None:
+        await session.get_data("ivr/enter-card", 5000, 16)  # bound: 10 s + 16 x 5 s
+        started = loop.time()
+        try:
+            await session.execute("EXEC", "Playback", "ivr/terms", response_within=0.05)
+        finally:
+            outcome.values["waited"] = loop.time() - started
+
+    server = await make_server({"route": outcome.handler(body)})
+    pbx = await peers.call(server.port)
+    await pbx.exchange("GET DATA ivr/enter-card 5000 16", "200 result=1234")
+    await pbx.expect("EXEC Playback ivr/terms")
+    await outcome.wait()
+    assert isinstance(outcome.error, AgiTimeout)
+    assert outcome.values["waited"] < 1.0
+
+
+async def test_asterisk_closing_between_commands_stops_the_next_one_unsent(
+    peers: Peers, make_server: ServerFactory, outcome: Outcome
+) -> None:
+    closed = asyncio.Event()
+
+    async def body(session: AgiSession) -> None:
+        await session.answer()
+        await closed.wait()
+        await yield_to_the_loop()
+        await session.set_variable("IVR_DONE", "1")
+
+    server = await make_server({"route": outcome.handler(body)})
+    pbx = await peers.call(server.port)
+    await pbx.exchange("ANSWER", "200 result=0")
+    pbx.writer.write_eof()
+    closed.set()
+    await outcome.wait()
+    assert isinstance(outcome.error, AgiHangup)
+    assert "before the command was sent" in str(outcome.error)
+    assert await pbx.expect_closed() == b""
+
+
+async def test_bytes_flooding_in_between_commands_are_bounded_and_end_the_call(
+    peers: Peers, make_server: ServerFactory, outcome: Outcome
+) -> None:
+    flooded = asyncio.Event()
+
+    async def body(session: AgiSession) -> None:
+        await session.answer()
+        await flooded.wait()
+        await yield_to_the_loop(100)
+        # Internal, on purpose: what the server holds while no command is pending.
+        outcome.values["held"] = session._conn.buffered_bytes
+        await session.set_variable("IVR_DONE", "1")
+
+    server = await make_server({"route": outcome.handler(body)})
+    with capture_logs() as logs:
+        pbx = await peers.call(server.port)
+        await pbx.exchange("ANSWER", "200 result=0")
+        pbx.writer.write(b"A" * 300_000)  # no drain: the server may stop reading
+        flooded.set()
+        await outcome.wait()
+        assert await pbx.expect_closed() == b""
+    # Reading stops past 64 KiB; one more read of at most 64 KiB may already be in.
+    assert 64 * 1024 < outcome.values["held"] <= 128 * 1024
+    assert [e["event"] for e in logs if e["event"] == "agi_protocol_error"] == [
+        "agi_protocol_error"
+    ]
+
+
+async def test_close_also_ends_connections_still_sending_their_header(
+    peers: Peers, make_server: ServerFactory
+) -> None:
+    server = await make_server({"route": AgiSession.answer})
+    pbx = await peers.connect_and_send(server.port, ASTERISK22_HEADER[:100])
+    await yield_to_the_loop()
+    assert server.active_sessions == 1
+    async with asyncio.timeout(DEADLINE):
+        await server.close()
+    assert server.active_sessions == 0
+    assert await pbx.expect_closed() == b""

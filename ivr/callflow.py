@@ -1,0 +1,150 @@
+"""The FastAGI `route` handler: runs a line's IVR menu on a live call.
+
+Theory of operation: the decisions are the pure `MenuWalker`'s; this adapter
+only carries out its steps over the AGI session and feeds back what happened:
+- `Play`: STREAM FILE of each prompt, played through;
+- `Collect`: the prompts may be interrupted by the first key (STREAM FILE
+  with escape digits; the last prompt through GET DATA, which does barge-in
+  itself), then GET DATA collects the rest, each digit within the timeout;
+- `VerifyPin` / `ActivateCard`: the customer directory, in a worker thread;
+- `Handoff`: the channel variables the dialplan queues on; `Hangup`: hang up.
+
+Card data: digits of a secret `Collect` (card last four, PIN) are kept in
+local variables only, never logged or set on the channel; the AMI users have
+no `agi`, `dtmf` or `dialplan` event class, so AGIExec/DTMF/VarSet events with
+them reach nobody. The service's own call trace (`ivr_*` log events, bound to
+the call's uniqueid) records prompts, menu keys, and `secret` collections as
+their length only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from ivr.agi import AgiCommandFailed, AgiHangup, AgiSession
+from ivr.catalog.model import Catalog
+from ivr.directory import CustomerDirectory
+from ivr.log import get_logger
+from ivr.menu.engine import (
+    ActivateCard,
+    CallStarted,
+    CardActivationDone,
+    Collect,
+    DigitsCollected,
+    Event,
+    Handoff,
+    Hangup,
+    MenuWalker,
+    PinChecked,
+    Play,
+    SetContext,
+    Step,
+    UnknownLine,
+    VerifyPin,
+)
+
+log = get_logger(__name__)
+KEYS = "0123456789*#"
+# GET DATA needs a file to play while it waits for the remaining digits.
+SILENCE = "silence/1"
+
+
+class CallFlow:
+    def __init__(self, catalog: Catalog, directory: Callable[[], CustomerDirectory], sounds: str) -> None:
+        self._catalog = catalog
+        self._directory = directory
+        self._sounds = sounds.rstrip("/")
+
+    def _file(self, prompt: str) -> str:
+        return f"{self._sounds}/{prompt}"
+
+    async def handle(self, session: AgiSession) -> None:
+        line = session.request.args[0] if session.request.args else ""
+        caller_id = session.request.callerid
+        directory = self._directory()
+        customer = await asyncio.to_thread(directory.by_caller_id, caller_id) if caller_id else None
+        walker = MenuWalker(self._catalog)
+        try:
+            steps = walker.handle(CallStarted(line, customer))
+        except UnknownLine:
+            log.warning("ivr_unknown_line", line=line)  # the dialplan's fallback stays in place
+            return
+        log.info("ivr_call_started", line=line, recognised=customer is not None,
+                 tier=customer.tier if customer else None)  # fmt: skip
+        try:
+            while True:
+                event = await self._run(session, steps, directory)
+                if event is None:
+                    return
+                steps = walker.handle(event)
+        except AgiHangup:
+            log.info("ivr_caller_hung_up", waiting_for=walker.waiting_for, path=">".join(walker.path))
+
+    async def _stream(self, session: AgiSession, prompt: str, keys: str = "") -> str:
+        """STREAM FILE; a prompt that cannot be played is logged and skipped.
+
+        Asterisk answers -1 both for a missing file and for a caller who hung up
+        during playback (the HANGUP notice follows): one more command tells
+        them apart, raising AgiHangup in the second case."""
+        log.info("ivr_play", prompt=prompt)
+        try:
+            return await session.stream_file(self._file(prompt), keys)
+        except AgiCommandFailed:
+            await session.get_variable("IVR_LINE")
+            log.error("ivr_prompt_failed", prompt=prompt)
+            return ""
+
+    async def _run(self, session: AgiSession, steps: tuple[Step, ...], directory: CustomerDirectory) -> Event | None:
+        event: Event | None = None
+        for step in steps:
+            if isinstance(step, Play):
+                for prompt in step.prompts:
+                    await self._stream(session, prompt)
+            elif isinstance(step, Collect):
+                digits = await self._collect(session, step)
+                if step.secret:
+                    log.info("ivr_collect", prompts=list(step.prompts), secret=True, length=len(digits))
+                else:
+                    log.info("ivr_collect", prompts=list(step.prompts), keys=digits or "(silence)")
+                event = DigitsCollected(digits)
+            elif isinstance(step, SetContext):
+                for name, value in step.vars:
+                    await session.set_variable(name, value)
+            elif isinstance(step, VerifyPin):
+                ok = await asyncio.to_thread(directory.verify_pin, step.customer_id, step.card_last4, step.pin)
+                log.info("ivr_verification", ok=ok)
+                event = PinChecked(ok)
+            elif isinstance(step, ActivateCard):
+                result = await asyncio.to_thread(directory.activate_card, step.customer_id, step.card_last4)
+                log.info("ivr_card_activation", result=str(result))
+                event = CardActivationDone(result)
+            elif isinstance(step, Handoff):
+                for name, value in step.channel_vars():
+                    await session.set_variable(name, value)
+                log.info("ivr_handoff", queue=step.queue, priority=step.priority, language=step.language,
+                         tier=step.tier, verified=step.verified, path=step.path_text, reason=step.reason)  # fmt: skip
+                return None
+            elif isinstance(step, Hangup):
+                log.info("ivr_hangup", reason=step.reason)
+                await session.hangup()
+                return None
+        return event
+
+    async def _collect(self, session: AgiSession, step: Collect) -> str:
+        """Prompts with barge-in, then up to max_digits keys, each within timeout_ms.
+
+        The first key comes from STREAM FILE / WAIT FOR DIGIT, which report any
+        key including `*` and `#` (GET DATA would swallow `#` as its terminator);
+        GET DATA then collects the rest of a multi-digit entry."""
+        first = ""
+        for prompt in step.prompts:
+            first = await self._stream(session, prompt, KEYS)
+            if first:
+                break
+        if not first:
+            first = await session.wait_for_digit(step.timeout_ms) or ""
+        if not first or step.max_digits == 1 or first in "*#":
+            return first
+        rest, _timed_out = await session.get_data(SILENCE, step.timeout_ms, step.max_digits - 1)
+        return first + rest
