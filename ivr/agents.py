@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ivr.ami import AmiClient, AmiError
+from ivr.ami import AmiClient, AmiError, when_loaded
 from ivr.catalog.model import Catalog
 from ivr.log import get_logger
 from ivr.web.audit import AuditEntry, AuditTrail
@@ -138,7 +138,7 @@ class AgentControl:
         for state in await asyncio.to_thread(self._store.all):
             if state.seat in self._seats:
                 try:
-                    await self._send(state)
+                    await when_loaded(lambda s=state: self._send(s))  # type: ignore[misc]
                     applied += 1
                 except AmiError as exc:
                     log.warning("agent_reapply_failed", seat=state.seat, error=str(exc))

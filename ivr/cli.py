@@ -10,6 +10,7 @@ import argparse
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any
 
 from ivr.catalog.errors import CatalogError
 from ivr.render import TemplateError
@@ -140,6 +141,19 @@ def cmd_reload(args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+def since_filter(events: list[Any], since: float) -> list[Any]:
+    """Whole calls that joined a queue at or after `since`, plus seat events from then.
+
+    Calls are kept or dropped whole (a call that joined before `since` and ended
+    after it would otherwise count on one side only), and times are compared in
+    whole seconds, the resolution of queue_log."""
+    from ivr.metrics.events import CallerJoined
+
+    cut = int(since)
+    joined = {e.uniqueid for e in events if isinstance(e, CallerJoined) and int(e.at) >= cut}
+    return [e for e in events if (e.uniqueid in joined if getattr(e, "uniqueid", None) else int(e.at) >= cut)]
+
+
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """Rebuild KPIs from Asterisk's queue_log and from the event store; report differences."""
     import zoneinfo
@@ -168,12 +182,9 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
         stored = [event for _, event in store.read()]
     finally:
         store.close()
-    since = args.since
-    if since is not None:
-        stored = [e for e in stored if e.at >= since]
-        log_events = [e for e in parsed.events if e.at >= since]
-    else:
-        log_events = list(parsed.events)
+    log_events = list(parsed.events)
+    if args.since is not None:
+        stored, log_events = since_filter(stored, args.since), since_filter(log_events, args.since)
     offset = datetime.now(zoneinfo.ZoneInfo(catalog.center.timezone)).utcoffset()
     result = reconcile(stored, log_events, group_configs(catalog), int(offset.total_seconds()) if offset else 0)
     for problem in parsed.problems:

@@ -28,7 +28,7 @@ from pydantic import BaseModel, Field
 from ivr import log as logging_setup
 from ivr.agents import AgentControl, AgentError, AgentStateStore
 from ivr.agi import FastAgiServer
-from ivr.ami import AmiClient, AmiMessage
+from ivr.ami import AmiClient, AmiMessage, when_loaded
 from ivr.callflow import CallFlow
 from ivr.catalog.errors import CatalogError
 from ivr.catalog.load import load_catalog
@@ -83,6 +83,8 @@ class Holder:
         self.state: CenterState | None = None
         self.handlers: dict[str, Handler] = {}
         self.control: AgentControl | None = None
+        self.control_ami: AmiClient | None = None
+        self.audit: SqliteAuditTrail | None = None
 
     def require_state(self) -> CenterState:
         if self.state is None:
@@ -131,7 +133,7 @@ async def ami_context(app: web.Application) -> AsyncIterator[None]:
 
     async def resync(client: AmiClient) -> None:
         # AMI has no replay: after every (re)login, read the queue state afresh.
-        _, entries = await client.action_list("QueueStatus")
+        _, entries = await when_loaded(lambda: client.action_list("QueueStatus"))
         now = time.time()
         for entry in entries:
             live.feed(entry, now)
@@ -178,7 +180,7 @@ async def control_context(app: web.Application) -> AsyncIterator[None]:
     )  # fmt: skip
     control = AgentControl(catalog, store, audit, client)
     app[AUDIT], app[CONTROL] = audit, control
-    holder.control = control
+    holder.control, holder.control_ami, holder.audit = control, client, audit
     holder.handlers["audit"] = audit_handler(audit)
     runner = asyncio.create_task(client.run(), name="ami-control")
     yield
@@ -244,6 +246,11 @@ async def healthz(request: web.Request) -> web.Response:
 class PauseRequest(BaseModel):
     model_config = {"extra": "forbid"}
     reason: str = Field(min_length=1, max_length=32, description="break, meal, training, meeting, outbound (or 1-5)")
+
+
+class ReloadRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+    dry_run: bool = False
 
 
 class KpiQuery(BaseModel):
@@ -322,6 +329,35 @@ def build_api(settings: Settings, catalog: Catalog, holder: Holder) -> Api:
             raise Conflict(str(exc), {"seat": request.match_info["seat"]}) from exc
         return web.json_response({"seat": state.seat, "paused": state.paused, "reason": state.reason})
 
+    async def reload(request: web.Request) -> web.Response:
+        from ivr.catalog.errors import CatalogError as _CatalogError
+        from ivr.check import CheckFailed, check
+        from ivr.reload import ReloadFailed, apply_reload
+        from ivr.render import TemplateError
+
+        body = await read_json(request, ReloadRequest) if request.can_read_body else ReloadRequest()
+        if holder.control_ami is None or holder.audit is None:
+            raise PbxUnavailable("control session is starting", {})
+        try:
+            files = await asyncio.to_thread(check, settings)
+        except (_CatalogError, TemplateError, CheckFailed) as exc:
+            raise Conflict("the check failed: nothing was applied", {"problems": str(exc).splitlines()}) from exc
+        principal = request[PRINCIPAL]
+        try:
+            result = await apply_reload(
+                files, settings.etc_dir, holder.control_ami, holder.audit,
+                who=principal.name, role=principal.role.value, dry_run=body.dry_run,
+            )  # fmt: skip
+        except ReloadFailed as exc:
+            raise Conflict(str(exc), {"rolled_back": exc.rolled_back}) from exc
+        plan = result.plan
+        return web.json_response({
+            "applied": result.applied, "changed": list(plan.changed), "modules": list(plan.modules),
+            "verified": result.verified, "diff": plan.diff,
+        })  # fmt: skip
+
+    api.route("POST", "/api/reload", reload, role="admin", request=ReloadRequest,
+              summary="Check, diff, apply only what changed, verify, roll back on failure", tags=("ops",))  # fmt: skip
     api.route("POST", "/api/agents/{seat}/pause", pause, role="supervisor", request=PauseRequest,
               summary="Pause a seat in all its groups, with a reason", tags=("agents",))  # fmt: skip
     api.route("POST", "/api/agents/{seat}/unpause", unpause, role="supervisor", summary="Unpause a seat",

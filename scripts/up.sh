@@ -33,6 +33,7 @@ ivr is up.
   Seat 1001        user 1001, password $(.venv/bin/ivr seat-password 1001)   (ivr seat-password ID for any seat)
   Service numbers  95588, 4006695588, 4000095588, 4008795588
   HTTP             http://127.0.0.1:$http_port/healthz
+  Wallboard        http://127.0.0.1:$http_port/wallboard?token=viewer-demo   (API: Bearer supervisor-demo)
   AMI              127.0.0.1:${IVR_AMI_PORT:-5038} (loopback only)   FastAGI 127.0.0.1:${IVR_AGI_PORT:-4573}
   Logs             run/log/messages.log, run/log/queue_log, docker logs ivr-service
   Stop             make down

@@ -20,6 +20,7 @@ from ivr.ami.client import (
     HeaderArg,
     OnConnected,
     backoff_delay,
+    when_loaded,
 )
 from ivr.ami.protocol import (
     NEED_DATA,
@@ -56,4 +57,5 @@ __all__ = [
     "UnsafeHeader",
     "backoff_delay",
     "format_action",
+    "when_loaded",
 ]

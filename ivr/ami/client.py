@@ -47,7 +47,7 @@ import random
 from collections import deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from ivr.ami.protocol import (
     NEED_DATA,
@@ -76,6 +76,7 @@ __all__ = [
     "backoff_delay",
 ]
 
+T = TypeVar("T")
 log = get_logger(__name__)
 
 HeaderArg = str | int | Sequence[str]
@@ -744,3 +745,23 @@ class AmiClient:
             if action_id in self._abandoned:
                 return
         self._enqueue(event)
+
+
+async def when_loaded(
+    call: Callable[[], Awaitable[T]], *, deadline: float = 60.0, interval: float = 0.25
+) -> T:
+    """Run an action-making coroutine, retrying while Asterisk is still booting.
+
+    Asterisk accepts AMI logins before its modules are loaded: until then an
+    action such as QueueStatus or QueuePause is answered "Invalid/unknown
+    command". After every (re)login, work that needs a module waits here, with
+    a deadline, instead of failing once and leaving the state stale."""
+    loop = asyncio.get_running_loop()
+    end = loop.time() + deadline
+    while True:
+        try:
+            return await call()
+        except AmiActionError as exc:
+            if "Invalid/unknown command" not in exc.message or loop.time() >= end:
+                raise
+        await asyncio.sleep(interval)

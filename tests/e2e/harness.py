@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
 import os
 import shutil
 import signal
@@ -60,6 +61,13 @@ def free_port(address: str = "127.0.0.1", kind: int = socket.SOCK_DGRAM) -> int:
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind((address, 0))
         return int(sock.getsockname()[1])
+
+
+def _write_once(path: Path, data: bytes) -> None:
+    if not path.exists():
+        partial = path.with_name(f".{path.name}.{os.getpid()}.partial")
+        partial.write_bytes(data)
+        os.replace(partial, path)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
@@ -315,7 +323,7 @@ class Sipp:
                              (160000 + 16000 * index + timestamp - first[1]) & 0xFFFFFFFF)  # fmt: skip
             struct.pack_into("!H", data, udp + 6, 0)  # UDP checksum: none (IPv4 allows it)
             offset = packet + length
-        path.write_bytes(bytes(data))
+        _write_once(path, bytes(data))
         return path
 
     def dtmf_scenario(self, keys: list[tuple[int, str]], hangup_after_ms: int | None = None) -> str:
@@ -340,18 +348,24 @@ class Sipp:
         else:
             abandon = (SIPP_DIR / "caller_abandon.xml").read_text()
             tail = f'  <pause milliseconds="{hangup_after_ms}"/>' + abandon.split("  <pause/>", 1)[1]
-        path = self.log_dir / f"dtmf-{abs(hash((tuple(keys), hangup_after_ms)))}.xml"
-        path.write_text(head + "".join(steps) + tail)
+        text = head + "".join(steps) + tail
+        # Named by content and written once, atomically: SIPp processes started
+        # one after another read the same file, never a half-written one.
+        path = self.log_dir / f"dtmf-{hashlib.sha256(text.encode()).hexdigest()[:16]}.xml"
+        _write_once(path, text.encode())
         return str(path)
 
     def call(
         self, number: str, caller: str, *, address: str = CALLER_ADDRESS, max_wait_ms: int = 60000,
-        keys: tuple[tuple[int, str], ...] = ((1500, "0"),), hangup_after_ms: int | None = None,
+        keys: tuple[tuple[int, str], ...] = ((1500, "0"), (2000, "0"), (2500, "0")),
+        hangup_after_ms: int | None = None,
         scenario: str | None = None, extra: list[str] | None = None,
     ) -> subprocess.Popen[bytes]:
         """Start one call in the background. By default the caller presses 0 (agent)
-        1.5 s after the answer, during the greeting, and stays until the far end
-        hangs up; `keys` are (ms after the previous key, digit) pairs sent as RFC 2833;
+        1.5 s after the answer, during the greeting, and again 2 and 4.5 s later
+        in case the IVR was not yet listening (a busy PBX answers before the AGI
+        session starts; keys after the hand-off are ignored by the queue), and
+        stays until the far end hangs up; `keys` are (ms after the previous key, digit) pairs sent as RFC 2833;
         with `hangup_after_ms` the caller hangs up that long after the last key."""
         if scenario is None:
             scenario = self.dtmf_scenario(list(keys), hangup_after_ms) if keys or hangup_after_ms else "caller.xml"

@@ -109,10 +109,49 @@ def test_wrap_up_is_honoured_before_a_seat_rings_again(ivr_service: IvrService, 
             assert first.wait(30) == 0
             mark = events.mark()
             second = sipp.call("95588", "13800770002")
+            joined = events.wait_for(lambda e: e.name == "QueueCallerJoin" and e.get("CallerIDNum") == "13800770002",
+                                     since=mark)  # fmt: skip
             called = events.wait_for(lambda e: e.name == "AgentCalled" and e.get("MemberName") == "1005", since=mark)
             assert second.wait(40) == 0
         finally:
             sipp.unregister(["1005"])
 
-    # Asterisk's own clock on both events: the seat was not rung during its wrap-up.
-    assert float(called["Timestamp"]) - float(done["Timestamp"]) >= 10.0
+    # Asterisk's own clock on both events: the seat was not rung during its 10 s wrap-up
+    # (Asterisk starts it when the agent's leg ends, 0.2-0.7 s before it emits
+    # AgentComplete), although the second caller was waiting in the queue meanwhile.
+    assert float(called["Timestamp"]) - float(done["Timestamp"]) >= 9.0
+    assert float(called["Timestamp"]) - float(joined["Timestamp"]) >= 3.0, "the idle seat was rung during wrap-up"
+
+
+def test_higher_tier_caller_arriving_later_is_answered_first_in_a_shared_group(
+    ivr_service: IvrService, sipp: Sipp, events: EventLog
+) -> None:
+    """Tier priorities from the catalog become queue caller priorities: a gold
+    customer (priority 2, no dedicated group: the line's basic_zh) who calls
+    after a standard caller (priority 0) is ahead of them and answered first."""
+    gold, standard = "13900000006", "13800660001"
+    port = free_port()
+    with sipp.seats_answering(port, talk_ms=500):
+        assert sipp.register(["1006"], port).returncode == 0
+        status, _ = ivr_service.post("/api/agents/1006/pause", b'{"reason": "meeting"}')
+        assert status == 200
+        procs = []
+        try:
+            mark = events.mark()
+            procs.append(sipp.call("95588", standard))
+            events.wait_for(lambda e: e.name == "QueueCallerJoin" and e.get("CallerIDNum") == standard, since=mark)
+            procs.append(sipp.call("95588", gold))
+            joined = events.wait_for(lambda e: e.name == "QueueCallerJoin" and e.get("CallerIDNum") == gold, since=mark)
+            assert joined.get("Queue") == "basic_zh" and joined.get("Position") == "1"
+
+            status, _ = ivr_service.post("/api/agents/1006/unpause", None)
+            assert status == 200
+            first = events.wait_for(lambda e: e.name == "AgentConnect", since=mark, timeout=30)
+            assert first.get("CallerIDNum") == gold
+            assert all(proc.wait(60) == 0 for proc in procs)
+        finally:
+            ivr_service.post("/api/agents/1006/unpause", None)
+            for proc in procs:
+                if proc.poll() is None:
+                    proc.kill()
+            sipp.unregister(["1006"])

@@ -50,8 +50,8 @@ def run_mix(sipp: Sipp, events: EventLog) -> list[str]:
         sipp.call("95588", callers[0]),
         sipp.call("4006695588", callers[1]),
         # 0 for an agent during the greeting, then give up 2 s / 7 s after joining the queue.
-        sipp.call("4008795588", callers[2], hangup_after_ms=2000),
-        sipp.call("4008795588", callers[3], hangup_after_ms=7000),
+        sipp.call("4008795588", callers[2], keys=((1500, "0"),), hangup_after_ms=2000),
+        sipp.call("4008795588", callers[3], keys=((1500, "0"),), hangup_after_ms=7000),
     ]
     try:
         for number in callers:

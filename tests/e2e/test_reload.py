@@ -114,3 +114,13 @@ def test_every_reload_attempt_is_in_the_audit_trail(ivr_service: IvrService, set
     finally:
         trail.close()
     assert any(e.outcome == "ok" and e.who.startswith("cli:") for e in entries)
+
+
+def test_reload_through_the_api_is_for_admins_and_reports_an_unchanged_configuration(ivr_service: IvrService) -> None:
+    status, body = ivr_service.post("/api/reload", b"{}", token="supervisor-demo")
+    assert status == 403 and body["details"]["required_role"] == "admin"
+
+    status, body = ivr_service.post("/api/reload", b'{"dry_run": true}', token="admin-demo")
+
+    assert status == 200, body
+    assert body["applied"] is False and body["changed"] == []

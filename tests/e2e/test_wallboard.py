@@ -44,7 +44,7 @@ def test_call_entering_a_group_appears_on_the_open_wallboard_without_reload(
 
     caller = "13900990001"
     mark = events.mark()
-    proc = sipp.call("4008795588", caller, hangup_after_ms=6000)
+    proc = sipp.call("4008795588", caller, keys=((1500, "0"),), hangup_after_ms=6000)
     try:
         events.wait_for(lambda e: e.name == "QueueCallerJoin" and e.get("CallerIDNum") == caller, since=mark)
         seen_join = time.monotonic()
