@@ -13,8 +13,10 @@ the same code over FastAGI. Every change is one audit-trail entry.
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import threading
+import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -109,9 +111,6 @@ class AgentControl:
         await self._ami.action("QueuePause", **headers)
 
     async def set_paused(self, seat: str, paused: bool, reason: str, *, who: str, role: str) -> AgentState:
-        import asyncio
-        import time
-
         self._check_seat(seat)
         name = resolve_reason(reason) if paused else ""
         state = AgentState(seat, paused, name, time.time())
@@ -132,8 +131,6 @@ class AgentControl:
 
     async def reapply(self, client: AmiClient) -> int:
         """Make Asterisk match the desired state (after every control login)."""
-        import asyncio
-
         applied = 0
         for state in await asyncio.to_thread(self._store.all):
             if state.seat in self._seats:

@@ -26,28 +26,32 @@ def _settings(args: argparse.Namespace) -> Settings:
     return load_settings(**overrides)
 
 
-def cmd_check(args: argparse.Namespace) -> int:
+def _checked(settings: Settings, refusal: str) -> dict[str, str] | None:
+    """Catalog + templates checked and rendered, or None after printing `refusal` and every problem."""
     from ivr.check import CheckFailed, check
 
-    settings = _settings(args)
     try:
-        files = check(settings)
+        return check(settings)
     except (CatalogError, TemplateError, CheckFailed) as exc:
-        print(f"ivr check: FAILED\n{exc}", file=sys.stderr)
+        print(f"{refusal}\n{exc}", file=sys.stderr)
+        return None
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    settings = _settings(args)
+    files = _checked(settings, "ivr check: FAILED")
+    if files is None:
         return 1
     print(f"ivr check: OK ({settings.catalog}, {len(files)} files from {settings.templates}/)")
     return 0
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from ivr.check import CheckFailed, check
     from ivr.render import write_config
 
     settings = _settings(args)
-    try:
-        files = check(settings)
-    except (CatalogError, TemplateError, CheckFailed) as exc:
-        print(f"ivr render: nothing written, the check failed\n{exc}", file=sys.stderr)
+    files = _checked(settings, "ivr render: nothing written, the check failed")
+    if files is None:
         return 1
     out = Path(args.out)
     write_config(files, out)
@@ -94,17 +98,13 @@ def cmd_reload(args: argparse.Namespace) -> int:
 
     from ivr import log as logging_setup
     from ivr.ami import AmiClient
-    from ivr.check import CheckFailed, check
     from ivr.reload import ReloadFailed, apply_reload, plan_reload, read_config_dir
     from ivr.web.audit import SqliteAuditTrail
 
     settings = _settings(args)
     logging_setup.configure("warning")
-    try:
-        files = check(settings)
-    except (CatalogError, TemplateError, CheckFailed) as exc:
-        print(f"ivr reload: REFUSED, the check failed; the PBX keeps running {settings.etc_dir}\n{exc}",
-              file=sys.stderr)  # fmt: skip
+    files = _checked(settings, f"ivr reload: REFUSED, the check failed; the PBX keeps running {settings.etc_dir}")
+    if files is None:
         return 1
     plan = plan_reload(read_config_dir(settings.etc_dir), files)
     if plan.empty:

@@ -19,6 +19,7 @@ Theory of operation:
 
 from __future__ import annotations
 
+import asyncio
 import difflib
 import re
 from collections import Counter
@@ -186,20 +187,19 @@ async def apply_reload(
     current = read_config_dir(etc_dir)
     plan = plan_reload(current, new)
 
-    def record(outcome: str, detail: str) -> None:
-        audit.record(
-            AuditEntry(
+    async def record(outcome: str, detail: str) -> None:
+        # SQLite is blocking I/O: keep it off the event loop that serves calls.
+        await asyncio.to_thread(audit.record, AuditEntry(
                 at=datetime.now(UTC), who=who, role=role, action="pbx.reload", target=str(etc_dir),
                 before={"files": list(plan.changed)}, after={"modules": list(plan.modules), "detail": detail},
                 outcome=outcome,
-            )
-        )  # fmt: skip
+            ))  # fmt: skip
 
     if plan.empty or dry_run:
         return ReloadResult(plan, applied=False)
     if plan.needs_restart:
         reason = f"{', '.join(plan.needs_restart)} changed: only a restart applies that, a hot reload refuses it"
-        record("refused", reason)
+        await record("refused", reason)
         raise ReloadFailed(reason, rolled_back=False)
     try:
         verified = await _apply(ami, new, plan.modules, etc_dir)
@@ -209,10 +209,10 @@ async def apply_reload(
         try:
             await _apply(ami, current, plan.modules, etc_dir)
         except (ReloadFailed, AmiError, OSError) as again:
-            record("failed", f"{reason}; ROLLBACK ALSO FAILED: {again}")
+            await record("failed", f"{reason}; ROLLBACK ALSO FAILED: {again}")
             raise ReloadFailed(f"{reason}; rollback failed too: {again}", rolled_back=False) from again
-        record("rolled_back", reason)
+        await record("rolled_back", reason)
         raise ReloadFailed(reason, rolled_back=True) from exc
-    record("ok", ", ".join(plan.changed))
+    await record("ok", ", ".join(plan.changed))
     log.info("reload_applied", files=list(plan.changed), modules=list(plan.modules))
     return ReloadResult(plan, applied=True, verified=verified)

@@ -20,7 +20,7 @@ import time
 import zoneinfo
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -41,7 +41,7 @@ from ivr.metrics.live import LiveMetrics, group_configs
 from ivr.metrics.prometheus import CenterCollector
 from ivr.metrics.reducer import CenterState
 from ivr.metrics.store import SqliteEventStore
-from ivr.metrics.views import agents_view, kpis_csv, kpis_view, queues_view, utc_offset_seconds
+from ivr.metrics.views import agents_view, kpis_csv, kpis_view, queues_view, render_wallboard, utc_offset_seconds
 from ivr.render import ContainerPaths
 from ivr.settings import Settings
 from ivr.web import (
@@ -66,11 +66,9 @@ CATALOG = web.AppKey("catalog", Catalog)
 AMI = web.AppKey("ami", AmiClient)
 AGI = web.AppKey("agi", FastAgiServer)
 LIVE = web.AppKey("live", LiveMetrics)
-STATE = web.AppKey("state", CenterState)
 RECOVERY_DAYS = 8  # FCR looks back 7 days; one more for the local-day edge
 
 
-AUDIT = web.AppKey("audit", SqliteAuditTrail)
 CONTROL = web.AppKey("control", AgentControl)
 
 
@@ -79,7 +77,6 @@ class Holder:
     (aiohttp freezes the router before cleanup_ctx runs)."""
 
     def __init__(self) -> None:
-        self.live: LiveMetrics | None = None
         self.state: CenterState | None = None
         self.handlers: dict[str, Handler] = {}
         self.control: AgentControl | None = None
@@ -107,12 +104,12 @@ async def metrics_context(app: web.Application) -> AsyncIterator[None]:
     state = CenterState(group_configs(catalog))
     live = LiveMetrics(
         store, state, CallerKeyer(settings.caller_salt.get_secret_value().encode()),
-        render=lambda s, now: _render(s, catalog, now), publish_interval=0.1,
+        render=lambda s, now: render_wallboard(s, catalog, now), publish_interval=0.1,
     )  # fmt: skip
     replayed = await live.recover(since=time.time() - RECOVERY_DAYS * 86400)
     log.info("metrics_recovered", events=replayed, store=str(settings.event_store))
-    app[LIVE], app[STATE] = live, state
-    holder.live, holder.state = live, state
+    app[LIVE] = live
+    holder.state = state
     collector = CenterCollector(state, catalog, clock=time.time, pipeline=live.stats)
     holder.handlers.update(
         metrics=metrics_handler(collector), snapshot=snapshot_handler(live), stream=stream_handler(live)
@@ -120,12 +117,6 @@ async def metrics_context(app: web.Application) -> AsyncIterator[None]:
     yield
     await live.close()
     await asyncio.to_thread(store.close)
-
-
-def _render(state: CenterState, catalog: Catalog, now: float) -> dict[str, Any]:
-    from ivr.metrics.views import render_wallboard
-
-    return render_wallboard(state, catalog, now)
 
 
 async def ami_context(app: web.Application) -> AsyncIterator[None]:
@@ -179,7 +170,7 @@ async def control_context(app: web.Application) -> AsyncIterator[None]:
         name="control", events_off=True, on_connected=reapply,
     )  # fmt: skip
     control = AgentControl(catalog, store, audit, client)
-    app[AUDIT], app[CONTROL] = audit, control
+    app[CONTROL] = control
     holder.control, holder.control_ami, holder.audit = control, client, audit
     holder.handlers["audit"] = audit_handler(audit)
     runner = asyncio.create_task(client.run(), name="ami-control")
