@@ -21,10 +21,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from datetime import UTC, datetime
 
 from ivr.agi import AgiCommandFailed, AgiHangup, AgiSession
 from ivr.catalog.model import Catalog
 from ivr.directory import CustomerDirectory
+from ivr.hours import line_is_open
 from ivr.log import get_logger
 from ivr.menu.engine import (
     ActivateCard,
@@ -50,14 +52,45 @@ KEYS = "0123456789*#"
 SILENCE = "silence/1"
 
 
+async def stream_prompt(session: AgiSession, sounds: str, prompt: str, keys: str = "") -> str:
+    """STREAM FILE of `sounds/<prompt>` ("zh/welcome"); a prompt that cannot be
+    played is logged and skipped. Returns the escape key pressed, or "".
+
+    Asterisk answers -1 both for a missing file and for a caller who hung up
+    during playback (the HANGUP notice follows): one more command tells
+    them apart, raising AgiHangup in the second case."""
+    log.info("ivr_play", prompt=prompt)
+    try:
+        return await session.stream_file(f"{sounds.rstrip('/')}/{prompt}", keys)
+    except AgiCommandFailed:
+        await session.get_variable("IVR_LINE")
+        log.error("ivr_prompt_failed", prompt=prompt)
+        return ""
+
+
 class CallFlow:
-    def __init__(self, catalog: Catalog, directory: Callable[[], CustomerDirectory], sounds: str) -> None:
+    """`announcements(line_id)` gives the emergency prompts in force (synchronous:
+    run in a thread); `clock` the time used for opening hours."""
+
+    def __init__(
+        self, catalog: Catalog, directory: Callable[[], CustomerDirectory], sounds: str,
+        announcements: Callable[[str], tuple[str, ...]] = lambda _line: (),
+        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+    ) -> None:  # fmt: skip
         self._catalog = catalog
         self._directory = directory
         self._sounds = sounds.rstrip("/")
+        self._announcements = announcements
+        self._clock = clock
 
-    def _file(self, prompt: str) -> str:
-        return f"{self._sounds}/{prompt}"
+    async def _line_state(self, line: str) -> tuple[bool, tuple[str, ...]]:
+        """(open now, emergency prompts) for a line; an unknown line is left to the walker."""
+        try:
+            number = self._catalog.number(line)
+        except KeyError:
+            return True, ()
+        announcements = await asyncio.to_thread(self._announcements, number.id)
+        return line_is_open(self._catalog, number, self._clock()), announcements
 
     async def handle(self, session: AgiSession) -> None:
         line = session.request.args[0] if session.request.args else ""
@@ -65,13 +98,14 @@ class CallFlow:
         directory = self._directory()
         customer = await asyncio.to_thread(directory.by_caller_id, caller_id) if caller_id else None
         walker = MenuWalker(self._catalog)
+        is_open, announcements = await self._line_state(line)
         try:
-            steps = walker.handle(CallStarted(line, customer))
+            steps = walker.handle(CallStarted(line, customer, is_open, announcements))
         except UnknownLine:
             log.warning("ivr_unknown_line", line=line)  # the dialplan's fallback stays in place
             return
         log.info("ivr_call_started", line=line, recognised=customer is not None,
-                 tier=customer.tier if customer else None)  # fmt: skip
+                 tier=customer.tier if customer else None, open=is_open, announcements=list(announcements))  # fmt: skip
         try:
             while True:
                 event = await self._run(session, steps, directory)
@@ -82,18 +116,7 @@ class CallFlow:
             log.info("ivr_caller_hung_up", waiting_for=walker.waiting_for, path=">".join(walker.path))
 
     async def _stream(self, session: AgiSession, prompt: str, keys: str = "") -> str:
-        """STREAM FILE; a prompt that cannot be played is logged and skipped.
-
-        Asterisk answers -1 both for a missing file and for a caller who hung up
-        during playback (the HANGUP notice follows): one more command tells
-        them apart, raising AgiHangup in the second case."""
-        log.info("ivr_play", prompt=prompt)
-        try:
-            return await session.stream_file(self._file(prompt), keys)
-        except AgiCommandFailed:
-            await session.get_variable("IVR_LINE")
-            log.error("ivr_prompt_failed", prompt=prompt)
-            return ""
+        return await stream_prompt(session, self._sounds, prompt, keys)
 
     async def _run(self, session: AgiSession, steps: tuple[Step, ...], directory: CustomerDirectory) -> Event | None:
         event: Event | None = None
@@ -126,6 +149,8 @@ class CallFlow:
                          tier=step.tier, verified=step.verified, path=step.path_text, reason=step.reason)  # fmt: skip
                 return None
             elif isinstance(step, Hangup):
+                for prompt in step.prompts:
+                    await self._stream(session, prompt)
                 log.info("ivr_hangup", reason=step.reason)
                 await session.hangup()
                 return None

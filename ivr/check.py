@@ -76,6 +76,7 @@ FUNCTION_MODULES = {
     "exists": "func_logic.so",
     "callerid": "func_callerid.so",
     "global": "func_global.so",
+    "dialplan_exists": "func_dialplan.so",
     "db": "func_db.so",
     "iftime": "func_logic.so",
     "strftime": "func_strings.so",
@@ -207,7 +208,9 @@ def _check_dialplan(text: str, loaded: set[str], queues: set[str]) -> tuple[list
             )
         for function in _FUNCTION.findall(call.args):
             fmodule = FUNCTION_MODULES.get(function.lower())
-            if fmodule is not None and fmodule not in loaded:
+            if fmodule is None:
+                problems.append(Problem(file, call.line, f"unknown dialplan function '{function}'"))
+            elif fmodule not in loaded:
                 problems.append(
                     Problem(file, call.line, f"function '{function}' needs {fmodule}, which modules.conf does not load")
                 )
@@ -289,5 +292,3 @@ def check(settings: Settings, catalog: Catalog | None = None) -> dict[str, str]:
 
 
 __all__ = ["CheckFailed", "Problem", "TemplateError", "check", "check_rendered"]
-
-

@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from ivr.catalog.errors import CatalogError
 from ivr.render import TemplateError
@@ -220,6 +222,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from ivr.catalog.load import load_catalog
     from ivr.directory import SqliteDirectory
     from ivr.directory.demo import generate_demo_directory
+    from ivr.hours import line_is_open
     from ivr.menu.simulate import simulate
 
     settings = _settings(args)
@@ -229,13 +232,21 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(f"ivr simulate: {exc}", file=sys.stderr)
         return 1
     digits = [d for d in (args.digits or "").split(",") if d != ""]
+    try:
+        at = datetime.fromisoformat(args.at) if args.at else datetime.now(UTC)
+    except ValueError:
+        print(f"ivr simulate: --at {args.at!r} is not an ISO date and time", file=sys.stderr)
+        return 2
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=ZoneInfo(catalog.center.timezone))
     with tempfile.TemporaryDirectory() as tmp:
         path = settings.directory_db if settings.directory_db.is_file() else Path(tmp) / "demo.sqlite3"
         if not path.is_file():
             generate_demo_directory(path)
         directory = SqliteDirectory(path)
         try:
-            lines = simulate(catalog, directory, args.number, args.caller, digits)
+            is_open = line_is_open(catalog, catalog.number(args.number), at)
+            lines = simulate(catalog, directory, args.number, args.caller, digits, is_open=is_open)
         except KeyError:
             print(f"ivr simulate: no service number or line {args.number!r} in the catalog", file=sys.stderr)
             return 1
@@ -270,6 +281,49 @@ def cmd_directory_demo(args: argparse.Namespace) -> int:
     out.unlink(missing_ok=True)
     generate_demo_directory(out)
     print(f"ivr directory demo: wrote {out} (test customer: caller {DEMO_CALLER}, card ending {DEMO_CARD_LAST4})")
+    return 0
+
+
+def cmd_emergency(args: argparse.Namespace) -> int:
+    import getpass
+
+    from ivr.catalog.load import load_catalog
+    from ivr.emergency import EmergencyError, EmergencyStore, emergency_switch
+    from ivr.web.audit import SqliteAuditTrail
+
+    settings = _settings(args)
+    try:
+        catalog = load_catalog(settings.catalog)
+    except CatalogError as exc:
+        print(f"ivr emergency: {exc}", file=sys.stderr)
+        return 1
+    store, audit = EmergencyStore(settings.emergency_db), SqliteAuditTrail(settings.audit_db)
+    switch = emergency_switch(settings, catalog, store, audit)
+    who = f"cli:{getpass.getuser()}"
+    try:
+        if args.action == "on":
+            if not args.prompt:
+                print("ivr emergency on: --prompt is required", file=sys.stderr)
+                return 2
+            on = switch.switch_on(args.line, args.prompt, args.minutes * 60, who=who, role="admin")
+            until = datetime.fromtimestamp(on.expires_at, UTC).isoformat(timespec="seconds")
+            print(f"ivr emergency: {on.prompt} plays before every menu on {on.scope} until {until}")
+        elif args.action == "off":
+            before = switch.switch_off(args.line, who=who, role="admin")
+            print(f"ivr emergency: {args.line} off" + (f" (was {before.prompt})" if before else " (was not on)"))
+        else:
+            active = switch.active()
+            for a in active:
+                until = datetime.fromtimestamp(a.expires_at, UTC).isoformat(timespec="seconds")
+                print(f"{a.scope}: {a.prompt} until {until} (set by {a.set_by})")
+            if not active:
+                print("ivr emergency: no announcement in force")
+    except EmergencyError as exc:
+        print(f"ivr emergency: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        store.close()
+        audit.close()
     return 0
 
 
@@ -320,6 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("number", help="service number or line id, e.g. 95588")
     p.add_argument("--caller", default="13800000000", help="caller ID (demo customers: 13900000001..6)")
     p.add_argument("--digits", default="", help="keys, comma separated, e.g. 1,2,#  (then silence)")
+    p.add_argument("--at", help="time of the call, ISO 8601 (default now; local to center.timezone without offset)")
 
     p = add("menu-map", cmd_menu_map, "Write an HTML page showing every line's menu tree.")
     catalog_options(p)
@@ -337,6 +392,16 @@ def build_parser() -> argparse.ArgumentParser:
     )  # fmt: skip
     catalog_options(p)
     p.add_argument("--dry-run", action="store_true", help="show the diff and the modules to reload; apply nothing")
+
+    p = add(
+        "emergency", cmd_emergency,
+        "Switch the emergency announcement (played before every menu) on or off, or show it; audited.",
+    )  # fmt: skip
+    catalog_options(p)
+    p.add_argument("action", choices=["on", "off", "status"])
+    p.add_argument("--line", default="all", help="line id (main, vip, platinum, group) or all (default)")
+    p.add_argument("--prompt", help="recorded prompt id, e.g. emergency_system_maintenance (for on)")
+    p.add_argument("--minutes", type=float, default=120, help="how long it stays on (default 120)")
 
     p = add("reconcile", cmd_reconcile, "Rebuild KPIs from Asterisk's queue_log and the event store; list differences.")
     catalog_options(p)

@@ -17,9 +17,7 @@ from typing import Any
 import structlog
 
 # Keys whose value is never logged, whatever it looks like.
-SENSITIVE_KEYS = frozenset(
-    {"pin", "password", "secret", "card", "card_number", "pan", "id_number", "digits", "cvv"}
-)
+SENSITIVE_KEYS = frozenset({"pin", "password", "secret", "card", "card_number", "pan", "id_number", "digits", "cvv"})
 # 12+ digits, optionally grouped by spaces or dashes (card numbers are 13-19
 # digits, Chinese identity numbers 17 digits + check digit 0-9 or X).
 _LONG_DIGITS = re.compile(r"(?<![0-9])(?:[0-9][ -]?){11,}[0-9Xx]?(?![0-9])")
@@ -46,9 +44,7 @@ def _scrub(value: Any) -> Any:
     return value
 
 
-def redact_card_data(
-    _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
-) -> MutableMapping[str, Any]:
+def redact_card_data(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
     """structlog processor: blank sensitive keys and mask long digit runs everywhere."""
     for key in list(event_dict):
         if key.lower() in SENSITIVE_KEYS:
@@ -61,9 +57,7 @@ def redact_card_data(
 def configure(level: str = "info", json: bool = False) -> None:
     """Configure structlog once, at the composition root (`ivr serve`, the CLI)."""
     renderer: Any = (
-        structlog.processors.JSONRenderer(ensure_ascii=False)
-        if json
-        else structlog.dev.ConsoleRenderer(colors=False)
+        structlog.processors.JSONRenderer(ensure_ascii=False) if json else structlog.dev.ConsoleRenderer(colors=False)
     )
     structlog.configure(
         processors=[

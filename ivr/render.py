@@ -69,9 +69,7 @@ def _template_line(exc: BaseException, template_file: str) -> int | None:
     return line
 
 
-def render_config(
-    catalog: Catalog, settings: Settings, templates: Path | None = None
-) -> dict[str, str]:
+def render_config(catalog: Catalog, settings: Settings, templates: Path | None = None) -> dict[str, str]:
     """Render every `*.j2` template; returns {output file name: text}."""
     templates = templates or settings.templates
     names = sorted(p.name for p in templates.glob("*.j2"))

@@ -34,6 +34,7 @@ from ivr.catalog.errors import CatalogError
 from ivr.catalog.load import load_catalog
 from ivr.catalog.model import Catalog
 from ivr.directory import SqliteDirectory
+from ivr.emergency import EmergencyError, EmergencyStore, EmergencySwitch, announcements_for, emergency_switch
 from ivr.log import get_logger
 from ivr.metrics.http import metrics_handler, snapshot_handler, stream_handler, wallboard_page
 from ivr.metrics.intake import CallerKeyer
@@ -44,6 +45,7 @@ from ivr.metrics.store import SqliteEventStore
 from ivr.metrics.views import agents_view, kpis_csv, kpis_view, queues_view, render_wallboard, utc_offset_seconds
 from ivr.render import ContainerPaths
 from ivr.settings import Settings
+from ivr.survey import SurveyFlow
 from ivr.web import (
     PRINCIPAL,
     Api,
@@ -70,6 +72,7 @@ RECOVERY_DAYS = 8  # FCR looks back 7 days; one more for the local-day edge
 
 
 CONTROL = web.AppKey("control", AgentControl)
+EMERGENCY = web.AppKey("emergency", EmergencyStore)
 
 
 class Holder:
@@ -82,6 +85,7 @@ class Holder:
         self.control: AgentControl | None = None
         self.control_ami: AmiClient | None = None
         self.audit: SqliteAuditTrail | None = None
+        self.emergency: EmergencySwitch | None = None
 
     def require_state(self) -> CenterState:
         if self.state is None:
@@ -172,6 +176,9 @@ async def control_context(app: web.Application) -> AsyncIterator[None]:
     control = AgentControl(catalog, store, audit, client)
     app[CONTROL] = control
     holder.control, holder.control_ami, holder.audit = control, client, audit
+    emergency_store = await asyncio.to_thread(EmergencyStore, settings.emergency_db)
+    holder.emergency = emergency_switch(settings, catalog, emergency_store, audit)
+    app[EMERGENCY] = emergency_store
     holder.handlers["audit"] = audit_handler(audit)
     runner = asyncio.create_task(client.run(), name="ami-control")
     yield
@@ -180,18 +187,25 @@ async def control_context(app: web.Application) -> AsyncIterator[None]:
     with contextlib.suppress(asyncio.CancelledError, Exception):
         await runner
     await asyncio.to_thread(store.close)
+    await asyncio.to_thread(emergency_store.close)
     await asyncio.to_thread(audit.close)
 
 
 def agent_feature_handler(control: AgentControl):  # type: ignore[no-untyped-def]
-    """FastAGI `agent` route: feature codes from a seat (args: pause|unpause, seat, reason code)."""
+    """FastAGI `agent` route: feature codes from a seat (args: login|logout|pause|unpause, seat, reason code)."""
     from ivr.agi import AgiSession
 
     async def handle(session: AgiSession) -> None:
         args = session.request.args
         action, seat, reason = [*args, "", "", ""][:3]
+        who = f"seat:{seat}"
         try:
-            await control.set_paused(seat, action == "pause", reason or "1", who=f"seat:{seat}", role="agent")
+            if action in ("login", "logout"):
+                await control.set_login(seat, None if action == "login" else {}, who=who, role="agent")
+            elif action in ("pause", "unpause"):
+                await control.set_paused(seat, action == "pause", reason or "1", who=who, role="agent")
+            else:
+                raise AgentError(f"unknown feature {action!r}")
         except AgentError as exc:
             log.warning("agent_feature_refused", seat=seat, reason=str(exc))
             await session.set_variable("IVR_FEATURE", "refused")
@@ -204,8 +218,13 @@ def agent_feature_handler(control: AgentControl):  # type: ignore[no-untyped-def
 async def agi_context(app: web.Application) -> AsyncIterator[None]:
     settings = app[SETTINGS]
     directory = await asyncio.to_thread(SqliteDirectory, settings.directory_db)
-    flow = CallFlow(app[CATALOG], lambda: directory, ContainerPaths().sounds)
-    routes = {"route": flow.handle, "agent": agent_feature_handler(app[CONTROL])}
+    emergency = app[EMERGENCY]
+    flow = CallFlow(
+        app[CATALOG], lambda: directory, ContainerPaths().sounds,
+        announcements=lambda line: announcements_for(emergency.all(), line, time.time()),
+    )  # fmt: skip
+    survey = SurveyFlow(ContainerPaths().sounds, app[CATALOG].numbers[0].language)
+    routes = {"route": flow.handle, "agent": agent_feature_handler(app[CONTROL]), "survey": survey.handle}
     # A command's answer can take as long as its prompt plays: 30 s per command.
     server = FastAgiServer(settings.agi_host, settings.agi_port, routes, command_timeout=30.0)
     await server.start()
@@ -237,6 +256,19 @@ async def healthz(request: web.Request) -> web.Response:
 class PauseRequest(BaseModel):
     model_config = {"extra": "forbid"}
     reason: str = Field(min_length=1, max_length=32, description="break, meal, training, meeting, outbound (or 1-5)")
+
+
+class LoginRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+    queues: dict[str, int] | None = Field(
+        None, description="group -> penalty (0 strongest); default: the seat's catalog skills"
+    )
+
+
+class EmergencyRequest(BaseModel):
+    model_config = {"extra": "forbid"}
+    prompt: str = Field(min_length=1, max_length=64, description="a recorded prompt id, emergency_...")
+    minutes: float = Field(gt=0, le=7 * 24 * 60, description="how long it stays on")
 
 
 class ReloadRequest(BaseModel):
@@ -309,16 +341,67 @@ def build_api(settings: Settings, catalog: Catalog, holder: Holder) -> Api:
         return await _set_paused(request, False, "")
 
     async def _set_paused(request: web.Request, paused: bool, reason: str) -> web.Response:
-        if holder.control is None:
-            raise PbxUnavailable("agent control is starting", {})
         principal = request[PRINCIPAL]
         try:
-            state = await holder.control.set_paused(
+            state = await _control().set_paused(
                 request.match_info["seat"], paused, reason, who=principal.name, role=principal.role.value
             )
         except AgentError as exc:
             raise Conflict(str(exc), {"seat": request.match_info["seat"]}) from exc
         return web.json_response({"seat": state.seat, "paused": state.paused, "reason": state.reason})
+
+    def _control() -> AgentControl:
+        if holder.control is None:
+            raise PbxUnavailable("agent control is starting", {})
+        return holder.control
+
+    async def login(request: web.Request) -> web.Response:
+        body = await read_json(request, LoginRequest) if request.can_read_body else LoginRequest()
+        return await _set_login(request, body.queues)
+
+    async def logout(request: web.Request) -> web.Response:
+        return await _set_login(request, {})
+
+    async def _set_login(request: web.Request, queues: dict[str, int] | None) -> web.Response:
+        principal = request[PRINCIPAL]
+        try:
+            login = await _control().set_login(
+                request.match_info["seat"], queues, who=principal.name, role=principal.role.value
+            )
+        except AgentError as exc:
+            raise Conflict(str(exc), {"seat": request.match_info["seat"]}) from exc
+        return web.json_response({"seat": login.seat, "logged_in": login.logged_in, "queues": login.queues})
+
+    def _emergency() -> EmergencySwitch:
+        if holder.emergency is None:
+            raise PbxUnavailable("the emergency switch is starting", {})
+        return holder.emergency
+
+    async def emergency_status(request: web.Request) -> web.Response:
+        active = await asyncio.to_thread(_emergency().active)
+        return web.json_response({"announcements": [a.public() for a in active]})
+
+    async def emergency_on(request: web.Request) -> web.Response:
+        body = await read_json(request, EmergencyRequest)
+        principal, scope = request[PRINCIPAL], request.match_info["scope"]
+        try:
+            announcement = await asyncio.to_thread(
+                _emergency().switch_on, scope, body.prompt, body.minutes * 60,
+                who=principal.name, role=principal.role.value,
+            )  # fmt: skip
+        except EmergencyError as exc:
+            raise Conflict(str(exc), {"scope": scope, "prompt": body.prompt}) from exc
+        return web.json_response(announcement.public())
+
+    async def emergency_off(request: web.Request) -> web.Response:
+        principal, scope = request[PRINCIPAL], request.match_info["scope"]
+        try:
+            before = await asyncio.to_thread(
+                _emergency().switch_off, scope, who=principal.name, role=principal.role.value
+            )
+        except EmergencyError as exc:
+            raise Conflict(str(exc), {"scope": scope}) from exc
+        return web.json_response({"scope": scope, "switched_off": before.public() if before else None})
 
     async def reload(request: web.Request) -> web.Response:
         from ivr.catalog.errors import CatalogError as _CatalogError
@@ -353,6 +436,16 @@ def build_api(settings: Settings, catalog: Catalog, holder: Holder) -> Api:
               summary="Pause a seat in all its groups, with a reason", tags=("agents",))  # fmt: skip
     api.route("POST", "/api/agents/{seat}/unpause", unpause, role="supervisor", summary="Unpause a seat",
               tags=("agents",))  # fmt: skip
+    api.route("POST", "/api/agents/{seat}/login", login, role="supervisor", request=LoginRequest,
+              summary="Log a seat in to its groups, or to given groups and penalties", tags=("agents",))  # fmt: skip
+    api.route("POST", "/api/agents/{seat}/logout", logout, role="supervisor", summary="Log a seat out of every group",
+              tags=("agents",))  # fmt: skip
+    api.route("GET", "/api/emergency", emergency_status, summary="Emergency announcements in force",
+              tags=("emergency",))  # fmt: skip
+    api.route("POST", "/api/emergency/{scope}/on", emergency_on, role="supervisor", request=EmergencyRequest,
+              summary="Play a recorded announcement before every menu", tags=("emergency",))  # fmt: skip
+    api.route("POST", "/api/emergency/{scope}/off", emergency_off, role="supervisor",
+              summary="Switch a line's (or the global) announcement off", tags=("emergency",))  # fmt: skip
     api.route("GET", "/api/audit", holder.delegate("audit"), role="supervisor", response=AuditPage,
               summary="Audit trail of operational changes", tags=("audit",))  # fmt: skip
     api.route("GET", "/healthz", healthz, role=None, summary="PBX connectivity of the service", tags=("meta",))

@@ -35,9 +35,7 @@ def _loopback(value: str) -> str:
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(
-        env_prefix="IVR_", extra="ignore", frozen=True, env_file_encoding="utf-8"
-    )
+    model_config = SettingsConfigDict(env_prefix="IVR_", extra="ignore", frozen=True, env_file_encoding="utf-8")
 
     catalog: Path = Path("callcenter.yaml")
     templates: Path = Path("dialplans")
@@ -95,6 +93,11 @@ class Settings(BaseSettings):
     def directory_db(self) -> Path:
         """The customer directory (SQLite): `ivr directory demo` writes demo data."""
         return self.run_dir / "customers.sqlite3"
+
+    @property
+    def emergency_db(self) -> Path:
+        """Emergency announcements in force (ivr.emergency), shared by the service and the CLI."""
+        return self.run_dir / "emergency.sqlite3"
 
     @property
     def sounds_dir(self) -> Path:

@@ -15,12 +15,13 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
 from pydantic import ValidationError
 
 from ivr.catalog.errors import CatalogError, CatalogIssue
-from ivr.catalog.model import Catalog
+from ivr.catalog.model import Catalog, Queue
 from ivr.menu.checks import check_menus
 
 PathPart = str | int
@@ -79,24 +80,28 @@ def cross_check(catalog: Catalog) -> list[tuple[tuple[PathPart, ...], str]]:
             index = len(values) - 1 - values[::-1].index(dup)
             problems.append(((field, index), f"duplicate '{dup}'"))
 
+    try:
+        ZoneInfo(catalog.center.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        problems.append((("center", "timezone"), f"unknown time zone '{catalog.center.timezone}'"))
     for i, queue in enumerate(catalog.queues):
         if queue.language not in languages:
             problems.append((("queues", i, "language"), f"unknown language '{queue.language}'"))
+        problems += _queue_routing(i, queue, queues)
+    problems += _routing_cycles(catalog)
 
     for i, number in enumerate(catalog.numbers):
         if number.fallback_queue not in queues:
-            problems.append(
-                (("numbers", i, "fallback_queue"), f"unknown queue '{number.fallback_queue}'")
-            )
+            problems.append((("numbers", i, "fallback_queue"), f"unknown queue '{number.fallback_queue}'"))
         if number.language not in languages:
             problems.append((("numbers", i, "language"), f"unknown language '{number.language}'"))
         for j, code in enumerate(number.languages):
             if code not in languages:
                 problems.append((("numbers", i, "languages", j), f"unknown language '{code}'"))
+        if number.hours is not None and number.hours not in catalog.calendars:
+            problems.append((("numbers", i, "hours"), f"unknown calendar '{number.hours}'"))
         if number.language not in number.languages:
-            problems.append(
-                (("numbers", i, "language"), f"'{number.language}' is not among the line's languages")
-            )
+            problems.append((("numbers", i, "language"), f"'{number.language}' is not among the line's languages"))
 
     for i, seat in enumerate(catalog.seats):
         if not seat.skills:
@@ -105,6 +110,59 @@ def cross_check(catalog: Catalog) -> list[tuple[tuple[PathPart, ...], str]]:
             if queue_id not in queues:
                 problems.append((("seats", i, "skills", queue_id), f"unknown queue '{queue_id}'"))
     problems += check_menus(catalog)
+    return problems
+
+
+def _queue_routing(i: int, queue: Queue, queues: set[str]) -> list[tuple[tuple[PathPart, ...], str]]:
+    """A group's overflow, empty fallback and widening steps make sense on their own."""
+    problems: list[tuple[tuple[PathPart, ...], str]] = []
+    for key, target in (
+        ("overflow", queue.overflow.queue if queue.overflow else None),
+        ("when_empty", queue.when_empty),
+    ):
+        if target is None:
+            continue
+        where: tuple[PathPart, ...] = ("queues", i, key, "queue") if key == "overflow" else ("queues", i, key)
+        if target not in queues:
+            problems.append((where, f"unknown queue '{target}'"))
+        elif target == queue.id:
+            problems.append((where, "a group cannot overflow into itself"))
+    if queue.when_empty and not (queue.join_empty or queue.leave_when_empty):
+        problems.append(
+            (
+                ("queues", i, "when_empty"),
+                "needs join_empty or leave_when_empty: the conditions that make the group empty",
+            )
+        )
+    if queue.widen and queue.max_penalty is None:
+        problems.append((("queues", i, "widen"), "needs max_penalty: the seats that take calls before widening"))
+    previous_after, previous_penalty = 0, queue.max_penalty if queue.max_penalty is not None else -1
+    for j, step in enumerate(queue.widen):
+        if step.after <= previous_after or step.max_penalty <= previous_penalty:
+            problems.append(
+                (("queues", i, "widen", j), "each step must come later and let in higher penalties than the one before")
+            )
+        previous_after, previous_penalty = step.after, step.max_penalty
+    return problems
+
+
+def _routing_cycles(catalog: Catalog) -> list[tuple[tuple[PathPart, ...], str]]:
+    """Overflow and empty fallbacks must end somewhere: no group may lead back to itself."""
+    edges: dict[str, list[str]] = {
+        q.id: [t for t in (q.overflow.queue if q.overflow else None, q.when_empty) if t] for q in catalog.queues
+    }
+    problems: list[tuple[tuple[PathPart, ...], str]] = []
+    for i, queue in enumerate(catalog.queues):
+        seen: set[str] = set()
+        frontier = list(edges[queue.id])
+        while frontier:
+            current = frontier.pop()
+            if current == queue.id:
+                problems.append((("queues", i), f"overflow/when_empty from '{queue.id}' leads back to it"))
+                break
+            if current not in seen and current in edges:
+                seen.add(current)
+                frontier += edges[current]
     return problems
 
 
@@ -134,9 +192,7 @@ def parse_catalog(text: str, file: str = "<catalog>") -> Catalog:
 
     problems = cross_check(catalog)
     if problems:
-        raise CatalogError(
-            file, [CatalogIssue(format_path(p), reason, _line_of(root, p)) for p, reason in problems]
-        )
+        raise CatalogError(file, [CatalogIssue(format_path(p), reason, _line_of(root, p)) for p, reason in problems])
     return catalog
 
 

@@ -11,6 +11,7 @@ cross-references (a number's fallback queue, a seat's skills) are checked in
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,13 +30,30 @@ EmptyCondition = Literal["paused", "penalty", "inuse", "ringing", "unavailable",
 CustomerTier = Literal["standard", "gold", "platinum", "vip", "group"]
 
 
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+# "08:30-18:00" in the center's time zone; "00:00-24:00" is the whole day.
+TimeRange = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01][0-9]|2[0-3]):[0-5][0-9]|24:00)$")]
+
+
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class Calendar(_Model):
+    """Opening hours of a line (see ivr.hours): weekly hours, public holidays
+    (closed all day) and make-up working days (调休: open on a weekend)."""
+
+    open: dict[Weekday, tuple[TimeRange, ...]]
+    holidays: tuple[date, ...] = ()
+    workdays: dict[date, tuple[TimeRange, ...]] = {}
 
 
 class Center(_Model):
     name: str = Field(min_length=1)
     timezone: str = "Asia/Shanghai"
+    # Seats with no recorded login state start logged in to their skills (a
+    # demo floor); off, agents log in with *70 or a supervisor logs them in.
+    auto_login: bool = False
 
 
 class Language(_Model):
@@ -55,6 +73,31 @@ class KpiTargets(_Model):
     aht_seconds: float = Field(300, ge=0)
 
 
+class Widen(_Model):
+    """After `after` seconds in the group, seats up to `max_penalty` may take the call
+    (backup skills, outbound agents taking inbound overflow): an app_queue rule."""
+
+    after: int = Field(ge=1, le=3600)
+    max_penalty: int = Field(ge=0, le=10)
+
+
+class Overflow(_Model):
+    """After `after` seconds unanswered in the group, the caller moves to `queue`
+    (keeping their priority): e.g. a minor language to English."""
+
+    after: int = Field(ge=1, le=3600)
+    queue: Identifier
+
+
+class Announcements(_Model):
+    """What a waiting caller hears, in their language (app_queue's own announcements)."""
+
+    # Position and estimated wait, on joining and then every `every` seconds; 0 = never.
+    every: int = Field(0, ge=0, le=600)
+    # "Please hold, your call is important to us" every `periodic` seconds; 0 = never.
+    periodic: int = Field(0, ge=0, le=600)
+
+
 class Queue(_Model):
     """A skill group (技能组), rendered as one Asterisk queue."""
 
@@ -69,8 +112,16 @@ class Queue(_Model):
     music_class: Identifier = "default"
     join_empty: tuple[EmptyCondition, ...] = ()
     leave_when_empty: tuple[EmptyCondition, ...] = ()
-    max_wait: int = Field(0, ge=0, le=7200, description="seconds before the caller leaves the queue; 0 = no limit")
     targets: KpiTargets = KpiTargets.model_validate({})
+    # Seats up to this penalty take calls at once (None: every member); `widen`
+    # lets backup skills in as the wait grows.
+    max_penalty: int | None = Field(None, ge=0, le=10)
+    widen: tuple[Widen, ...] = ()
+    overflow: Overflow | None = None
+    # Where callers go when the group cannot take them (join_empty /
+    # leave_when_empty conditions met, e.g. nobody logged in).
+    when_empty: Identifier | None = None
+    announce: Announcements = Announcements.model_validate({})
 
 
 class ServiceNumber(_Model):
@@ -88,6 +139,10 @@ class ServiceNumber(_Model):
     menu: Identifier | None = None
     # Which skill group serves each language on this line when a caller asks for an agent.
     language_queues: dict[LanguageCode, Identifier] = {}
+    # Opening hours (a name in the catalog's `calendars`); None = always open.
+    hours: Identifier | None = None
+    # Ask the caller to rate the call (1-5) after the agent hangs up.
+    survey: bool = False
 
 
 class Seat(_Model):
@@ -111,6 +166,8 @@ class Catalog(_Model):
     tiers: dict[CustomerTier, TierPolicy] = {}
     # Lost card / fraud: straight to this queue, above every tier, unverified.
     lost_card: UrgentQueue | None = None
+    # Opening hours that lines refer to by name (`numbers[].hours`).
+    calendars: dict[Identifier, Calendar] = {}
 
     def queue(self, queue_id: str) -> Queue:
         for queue in self.queues:

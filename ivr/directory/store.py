@@ -128,9 +128,7 @@ class SqliteDirectory:
                     _fen(customer.balance), _fen(customer.bill_amount), customer.due_date.isoformat(),
                 ),
             )  # fmt: skip
-            self._db.executemany(
-                "INSERT INTO caller_ids VALUES (?, ?)", [(number, customer.id) for number in numbers]
-            )
+            self._db.executemany("INSERT INTO caller_ids VALUES (?, ?)", [(number, customer.id) for number in numbers])
             self._db.executemany(
                 "INSERT INTO cards VALUES (?, ?, ?)", [(customer.id, c.last4, int(c.active)) for c in customer.cards]
             )

@@ -63,6 +63,8 @@ FLOW_PROMPTS: dict[SelfServiceFlow, tuple[str, ...]] = {
     "lost_card": (),
 }  # fmt: skip
 GOODBYE_PROMPT = "goodbye"
+CLOSED_PROMPT = "closed"  # out of hours, on arrival
+CLOSED_AGENT_PROMPT = "closed_agents"  # out of hours, instead of an agent
 SECRET_TIMEOUT_MS = 8000
 CARD_DIGITS, PIN_DIGITS = 4, 6
 PATH_SEPARATOR = ">"
@@ -85,6 +87,11 @@ HandoffReason = Literal[
 class CallStarted:
     line: str  # line id or dialled number
     caller: Customer | None = None  # the directory's match for the caller ID
+    # Out of hours (ivr.hours): the closed announcement, then self-service only;
+    # a lost card still reaches its group (loss reports are taken around the clock).
+    open: bool = True
+    # Emergency announcements in force (ivr.emergency): prompt ids, played first.
+    announcements: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -182,6 +189,7 @@ class Handoff:
 @dataclass(frozen=True, slots=True)
 class Hangup:
     reason: str
+    prompts: tuple[str, ...] = ()  # played first
 
 
 Step = Play | Collect | SetContext | VerifyPin | ActivateCard | Handoff | Hangup
@@ -234,6 +242,7 @@ class MenuWalker:
         self._flow: SelfServiceFlow | None = None
         self._card: str | None = None
         self._verify_failures = 0
+        self.open = True
 
     @property
     def waiting_for(self) -> Waiting:
@@ -266,20 +275,24 @@ class MenuWalker:
             line = self._catalog.number(event.line)
         except KeyError:
             raise UnknownLine(event.line) from None
-        self._line, self._caller = line, event.caller
+        self._line, self._caller, self.open = line, event.caller, event.open
         self.tier = effective_tier(self._catalog, line, event.caller)
         preferred = event.caller.language if event.caller else None
         self.language = preferred if preferred in line.languages else line.language
         context = SetContext(self._context_vars())
+        first = tuple(self._ref(ref) for ref in event.announcements)
+        if not self.open:
+            first += (self._ref(CLOSED_PROMPT),)
         if line.menu is None:
             self._path = [line.id]
-            return (context, self._handoff("no_menu"))
+            steps: tuple[Step, ...] = (context, Play(first)) if first else (context,)
+            return (*steps, self._handoff("no_menu"))
         menu = self._catalog.menus[line.menu]
         self._menu = menu
         self._path = [line.menu]
         self._enter(menu.start_node(self.language))
         greeting = tuple(self._ref(ref) for ref in menu.greeting)
-        return (context, self._offer(greeting))
+        return (context, self._offer(first + greeting))
 
     def _context_vars(self) -> tuple[tuple[str, str], ...]:
         return (("__IVR_TIER", self.tier), ("__IVR_LANG", self.language), ("CHANNEL(language)", self.language))
@@ -430,6 +443,12 @@ class MenuWalker:
 
     # -- leaving ----------------------------------------------------------------
 
+    def _closed_for_agents(self) -> Hangup:
+        """Out of hours: when agents are there again, goodbye, hang up."""
+        self._waiting = "done"
+        self._path.append("closed")
+        return Hangup("closed", (self._ref(CLOSED_AGENT_PROMPT), self._ref(GOODBYE_PROMPT)))
+
     def agent_route(self) -> tuple[str, int]:
         """(queue, priority) of an agent for this caller, now."""
         assert self._line is not None
@@ -437,7 +456,12 @@ class MenuWalker:
         queue = (policy.queue if policy else None) or line.language_queues.get(self.language) or line.fallback_queue
         return queue, tier_priority(self._catalog, line, self.tier)
 
-    def _handoff(self, reason: HandoffReason, queue: str | None = None, priority: int | None = None) -> Handoff:
+    def _handoff(
+        self, reason: HandoffReason, queue: str | None = None, priority: int | None = None
+    ) -> Handoff | Hangup:
+        """To an agent; out of hours only a lost card does, others hear when to call back."""
+        if not self.open and reason != "lost_card":
+            return self._closed_for_agents()
         agent_queue, agent_priority = self.agent_route()
         self._waiting = "done"
         return Handoff(

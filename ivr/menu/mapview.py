@@ -36,7 +36,7 @@ def menu_map_html(catalog: Catalog, prompt_texts: Mapping[str, Mapping[str, str]
     texts = prompt_texts or {}
     sections = [_line_section(catalog, line, texts) for line in catalog.numbers]
     return (
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{escape(catalog.center.name)}: IVR menus</title><style>{_CSS}</style></head>\n<body>\n"
         f"<h1>{escape(catalog.center.name)}: IVR menus</h1>\n" + "\n".join(sections) + "\n</body></html>\n"
     )
@@ -48,7 +48,7 @@ def _line_section(catalog: Catalog, line: ServiceNumber, texts: Mapping[str, Map
         f"tier {escape(line.tier)}, priority {policy.priority if policy else line.priority}, "
         f"languages {escape(', '.join(line.languages))}, fallback queue {escape(line.fallback_queue)}"
     )
-    head = f"<h2>{escape(line.number)} {escape(line.name)}</h2><p class=\"meta\">{meta}</p>"
+    head = f'<h2>{escape(line.number)} {escape(line.name)}</h2><p class="meta">{meta}</p>'
     if line.menu is None or line.menu not in catalog.menus:
         return f"<section>{head}<p>No menu: callers are queued at once.</p></section>"
     menu = catalog.menus[line.menu]
@@ -57,13 +57,13 @@ def _line_section(catalog: Catalog, line: ServiceNumber, texts: Mapping[str, Map
     rest = [n for n in menu.start_by_language.values() if n not in drawn]
     for node_id in dict.fromkeys(rest):
         body += _node(catalog, line, menu, node_id, texts, drawn)
-    return f"<section>{head}<p class=\"meta\">menu <code>{escape(line.menu)}</code></p><ul>{body}</ul></section>"
+    return f'<section>{head}<p class="meta">menu <code>{escape(line.menu)}</code></p><ul>{body}</ul></section>'
 
 
 def _prompt_text(ref: str, language: str, texts: Mapping[str, Mapping[str, str]]) -> str:
     lang, _, prompt_id = ref.rpartition("/")
     text = texts.get(lang or language, {}).get(prompt_id)
-    return f"<code>{escape(ref)}</code>" + (f" <span class=\"prompt\">“{escape(text)}”</span>" if text else "")
+    return f"<code>{escape(ref)}</code>" + (f' <span class="prompt">“{escape(text)}”</span>' if text else "")
 
 
 def _node(
@@ -77,7 +77,7 @@ def _node(
     greeting: bool = False,
 ) -> str:
     if node_id in drawn or node_id not in menu.nodes:
-        return f"<li class=\"ref\">→ node <code>{escape(node_id)}</code> (above)</li>"
+        return f'<li class="ref">→ node <code>{escape(node_id)}</code> (above)</li>'
     drawn.add(node_id)
     node = menu.nodes[node_id]
     starts = [code for code, start in menu.start_by_language.items() if start == node_id]
@@ -89,14 +89,13 @@ def _node(
     items = []
     for digit, action in sorted(menu.actions(node_id).items()):
         shown = _action(catalog, line, menu, action, texts, drawn)
-        items.append(f"<li><span class=\"key\">{escape(digit)}</span>{shown}</li>")
-    silence = (
-        f"after {node.max_retries + 1} tries ({node.timeout:g} s each): "
-        + _action(catalog, line, menu, node.after_retries, texts, drawn)
+        items.append(f'<li><span class="key">{escape(digit)}</span>{shown}</li>')
+    silence = f"after {node.max_retries + 1} tries ({node.timeout:g} s each): " + _action(
+        catalog, line, menu, node.after_retries, texts, drawn
     )
-    items.append(f"<li><span class=\"key\">…</span>{silence}</li>")
+    items.append(f'<li><span class="key">…</span>{silence}</li>')
     return (
-        f"<li><span class=\"node\">{title} <code>{escape(node_id)}</code></span>{extra}<br>{prompts}"
+        f'<li><span class="node">{title} <code>{escape(node_id)}</code></span>{extra}<br>{prompts}'
         f"<ul>{''.join(items)}</ul></li>"
     )
 
@@ -114,13 +113,13 @@ def _action(
             return f"menu<ul>{_node(catalog, line, menu, node_id, texts, drawn)}</ul>"
         case ToQueue(queue=queue, priority=priority):
             shown = f", priority {priority}" if priority is not None else ""
-            return f"<span class=\"queue\">queue {escape(queue)}{shown}</span>"
+            return f'<span class="queue">queue {escape(queue)}{shown}</span>'
         case SelfService(flow="lost_card"):
             urgent = catalog.lost_card
             where = f" → queue {escape(urgent.queue)}, priority {urgent.priority}" if urgent else ""
-            return f"<span class=\"urgent\">lost card{where}, no verification</span>"
+            return f'<span class="urgent">lost card{where}, no verification</span>'
         case SelfService(flow=flow):
-            return f"<span class=\"flow\">self-service {escape(flow)} (card last 4 + PIN first)</span>"
+            return f'<span class="flow">self-service {escape(flow)} (card last 4 + PIN first)</span>'
         case SwitchLanguage(code=code):
             return f"language {escape(code)} → node <code>{escape(menu.start_node(code))}</code>"
         case Repeat():
@@ -131,7 +130,7 @@ def _action(
             policy = catalog.tiers.get(line.tier)
             by_language = ", ".join(f"{code}: {queue}" for code, queue in line.language_queues.items())
             target = (policy.queue if policy else None) or by_language or line.fallback_queue
-            return f"<span class=\"queue\">agent ({escape(target)})</span>"
+            return f'<span class="queue">agent ({escape(target)})</span>'
         case Goodbye():
             return "goodbye, hang up"
     raise AssertionError(f"unknown action {action!r}")  # pragma: no cover

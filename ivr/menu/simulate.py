@@ -36,8 +36,9 @@ MAX_STEPS = 500  # a menu that loops on silence forever is a catalog bug; stop a
 
 
 def simulate(
-    catalog: Catalog, directory: CustomerDirectory, number: str, caller: str, digits: Sequence[str]
-) -> list[str]:
+    catalog: Catalog, directory: CustomerDirectory, number: str, caller: str, digits: Sequence[str],
+    *, is_open: bool = True, announcements: tuple[str, ...] = (),
+) -> list[str]:  # fmt: skip
     """Printable lines: who called, prompts in order, inputs, and the final handoff."""
     line = catalog.number(number)
     customer = directory.by_caller_id(caller) if caller else None
@@ -46,10 +47,10 @@ def simulate(
         if customer
         else "caller not recognised"
     )
-    out = [f"call {line.number} ({line.id}) from {caller or 'unknown'}: {who}"]
+    out = [f"call {line.number} ({line.id}) from {caller or 'unknown'}: {who}" + ("" if is_open else ", out of hours")]
     walker = MenuWalker(catalog)
     presses = list(digits)
-    event: Event = CallStarted(line.id, customer)
+    event: Event = CallStarted(line.id, customer, is_open, announcements)
     for _ in range(MAX_STEPS):
         steps: tuple[Step, ...] = walker.handle(event)
         for step in steps:
@@ -99,6 +100,6 @@ def _describe(step: Step) -> str:
                 f" tier={step.tier} verified={'yes' if step.verified else 'no'} reason={step.reason}"
                 f" path={step.path_text}"
             )
-        case Hangup(reason=reason):
-            return f"hangup ({reason})"
+        case Hangup(reason=reason, prompts=prompts):
+            return ("play " + " ".join(prompts) + "\n" if prompts else "") + f"hangup ({reason})"
     raise AssertionError(f"unknown step {step!r}")  # pragma: no cover

@@ -270,9 +270,7 @@ def audit_handler(trail: AuditTrail) -> Handler:
 
     async def list_audit(request: web.Request) -> web.StreamResponse:
         query = read_query(request, AuditQuery)
-        found = await asyncio.to_thread(
-            trail.entries, since=query.since, action=query.action, limit=query.limit
-        )
+        found = await asyncio.to_thread(trail.entries, since=query.since, action=query.action, limit=query.limit)
         return model_response(AuditPage(entries=[_record(e) for e in found]))
 
     return list_audit

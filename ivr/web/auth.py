@@ -112,27 +112,21 @@ def _digest(token: str) -> bytes:
 class TokenStore:
     """Token digests and their principals; `authenticate(token)` is the only lookup."""
 
-    def __init__(
-        self, entries: Iterable[tuple[Principal, str]] = (), *, demo: bool = False
-    ) -> None:
+    def __init__(self, entries: Iterable[tuple[Principal, str]] = (), *, demo: bool = False) -> None:
         self._entries: tuple[_Entry, ...] = ()
         self.uses_demo_tokens = demo
         seen: dict[bytes, str] = {}
         kept: list[_Entry] = []
         for principal, token in entries:
             if not _TOKEN.fullmatch(token):
-                raise TokenConfigError(
-                    f"token of {principal.name!r}: use letters, digits, '-._~+/' and trailing '='"
-                )
+                raise TokenConfigError(f"token of {principal.name!r}: use letters, digits, '-._~+/' and trailing '='")
             digest = _digest(token)
             if digest in seen:
                 raise TokenConfigError(f"{seen[digest]!r} and {principal.name!r} share a token")
             seen[digest] = principal.name
             kept.append(_Entry(principal, digest))
             if len(token) < _WEAK_TOKEN_LENGTH and not demo:
-                log.warning(
-                    "api_token_weak", principal=principal.name, min_length=_WEAK_TOKEN_LENGTH
-                )
+                log.warning("api_token_weak", principal=principal.name, min_length=_WEAK_TOKEN_LENGTH)
         self._entries = tuple(kept)
 
     @classmethod
@@ -150,9 +144,7 @@ class TokenStore:
             try:
                 role = Role(parts[-2])
             except ValueError:
-                raise TokenConfigError(
-                    f"{where}: the role must be one of {', '.join(Role)}"
-                ) from None
+                raise TokenConfigError(f"{where}: the role must be one of {', '.join(Role)}") from None
             per_role[role] = per_role.get(role, 0) + 1
             name = parts[0] if len(parts) == 3 else f"{role}-{per_role[role]}"
             if not _NAME.fullmatch(name):
@@ -177,9 +169,7 @@ class TokenStore:
                 role = Role(role_name)
             except ValueError:
                 raise TokenConfigError(f"unknown role {role_name!r}") from None
-            entries.extend(
-                (Principal(f"{role}-{n}", role), token) for n, token in enumerate(tokens, start=1)
-            )
+            entries.extend((Principal(f"{role}-{n}", role), token) for n, token in enumerate(tokens, start=1))
         return cls(entries)
 
     @classmethod
@@ -187,9 +177,7 @@ class TokenStore:
         return cls(((Principal(f"demo-{r}", r), t) for r, t in DEMO_TOKENS.items()), demo=True)
 
     @classmethod
-    def load(
-        cls, *, spec: str = "", file: str | os.PathLike[str] | None = None, demo: bool = False
-    ) -> TokenStore:
+    def load(cls, *, spec: str = "", file: str | os.PathLike[str] | None = None, demo: bool = False) -> TokenStore:
         """Merge inline entries, a file of entries and the demo tokens; warn when demo or empty.
 
         The entry point for typed settings (`Settings` fields holding the same values).
@@ -227,9 +215,7 @@ class TokenStore:
             merged.uses_demo_tokens |= store.uses_demo_tokens
             for entry in store._entries:
                 if entry.digest in seen:
-                    raise TokenConfigError(
-                        f"{seen[entry.digest]!r} and {entry.principal.name!r} share a token"
-                    )
+                    raise TokenConfigError(f"{seen[entry.digest]!r} and {entry.principal.name!r} share a token")
                 seen[entry.digest] = entry.principal.name
                 entries.append(entry)
         merged._entries = tuple(entries)

@@ -69,9 +69,7 @@ def parse_json(raw: bytes) -> Any:
     except UnicodeDecodeError as exc:
         line = raw[: exc.start].count(b"\n") + 1
         column = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise InvalidJson(
-            "body is not UTF-8", line=line, column=column, position=exc.start
-        ) from None
+        raise InvalidJson("body is not UTF-8", line=line, column=column, position=exc.start) from None
     if not text.strip():
         raise InvalidJson("empty body", line=1, column=1, position=0)
     try:
@@ -84,9 +82,7 @@ def parse_json(raw: bytes) -> Any:
         raise InvalidJson(f"{exc} is not valid JSON", **_position(text, pos)) from None
 
 
-async def read_json(
-    request: web.Request, model: type[M], *, max_bytes: int = DEFAULT_MAX_BODY
-) -> M:
+async def read_json(request: web.Request, model: type[M], *, max_bytes: int = DEFAULT_MAX_BODY) -> M:
     """The request body validated into `model`.
 
     Raises `PayloadTooLarge` (413), `InvalidJson` (400) or `InvalidRequest` (400).

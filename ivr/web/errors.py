@@ -66,14 +66,10 @@ class ApiError(Exception):
         self.headers: dict[str, str] = dict(headers or {})
 
     def body(self) -> ErrorBody:
-        return ErrorBody(
-            status=self.status, error_id=self.error_id, message=self.message, details=self.details
-        )
+        return ErrorBody(status=self.status, error_id=self.error_id, message=self.message, details=self.details)
 
     def response(self) -> web.Response:
-        return web.json_response(
-            text=self.body().model_dump_json(), status=self.status, headers=self.headers
-        )
+        return web.json_response(text=self.body().model_dump_json(), status=self.status, headers=self.headers)
 
 
 class InvalidJson(ApiError):
@@ -161,17 +157,13 @@ class Conflict(ApiError):
 
 class PayloadTooLarge(ApiError):
     def __init__(self, limit: int) -> None:
-        super().__init__(
-            413, "payload_too_large", f"request body exceeds {limit} bytes", {"max_bytes": limit}
-        )
+        super().__init__(413, "payload_too_large", f"request body exceeds {limit} bytes", {"max_bytes": limit})
 
 
 class PbxUnavailable(ApiError):
     """The PBX (AMI) cannot take the action now; the client may retry later."""
 
-    def __init__(
-        self, message: str = "the PBX is unavailable", details: Mapping[str, Any] | None = None
-    ):
+    def __init__(self, message: str = "the PBX is unavailable", details: Mapping[str, Any] | None = None):
         super().__init__(503, "pbx_unavailable", message, details)
 
 

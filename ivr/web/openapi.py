@@ -169,9 +169,7 @@ def _operation(spec: RouteSpec, refs: _Refs) -> dict[str, Any]:
     return op
 
 
-def openapi_spec(
-    source: ApiRegistry | web.Application, *, title: str = "ivr", version: str = "0"
-) -> dict[str, Any]:
+def openapi_spec(source: ApiRegistry | web.Application, *, title: str = "ivr", version: str = "0") -> dict[str, Any]:
     """The OpenAPI 3.1 document of the registered routes (HEAD twins of GETs omitted)."""
     registry = source[REGISTRY] if isinstance(source, web.Application) else source
     routes = list(registry)

@@ -19,7 +19,7 @@ import pytest
 
 from ivr.check import check
 from ivr.render import write_config
-from tests.e2e.harness import REPO, EventLog, IvrService, Pbx, Sipp, test_settings
+from tests.e2e.harness import REPO, EventLog, IvrService, Pbx, Sipp, catalog_copy, test_settings
 
 ARTIFACTS = REPO / "test-artifacts"
 
@@ -45,7 +45,10 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def settings(run_dir: Path):  # type: ignore[no-untyped-def]
-    return test_settings(run_dir)
+    """The real catalog, except that the session may run at any hour: the
+    office calendar is open around the clock. Out-of-hours behaviour has its
+    own test, with a calendar closed today (test_routing.py)."""
+    return test_settings(run_dir, catalog=catalog_copy(run_dir.parent / "callcenter.yaml", always_open=True))
 
 
 @pytest.fixture(scope="session")

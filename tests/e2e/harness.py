@@ -57,6 +57,22 @@ def test_settings(run_dir: Path, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
+def catalog_copy(path: Path, *, always_open: bool = False, closed_on: str | None = None) -> Path:
+    """Write the real catalog to `path` with the office calendar open around the
+    clock, or closed all day on `closed_on` (YYYY-MM-DD, a holiday)."""
+    import yaml
+
+    data = yaml.safe_load((REPO / "callcenter.yaml").read_text(encoding="utf-8"))
+    office = data["calendars"]["office"]
+    if always_open:
+        office.update(open={day: ["00:00-24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},
+                      holidays=[], workdays={})  # fmt: skip
+    if closed_on:
+        office.update(holidays=[closed_on], workdays={})
+    path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
 def free_port(address: str = "127.0.0.1", kind: int = socket.SOCK_DGRAM) -> int:
     with socket.socket(socket.AF_INET, kind) as sock:
         sock.bind((address, 0))

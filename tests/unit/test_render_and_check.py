@@ -30,7 +30,8 @@ def test_demo_catalog_renders_a_complete_asterisk_configuration(settings: Settin
     assert {"asterisk.conf", "modules.conf", "pjsip.conf", "extensions.conf", "queues.conf",
             "manager.conf", "logger.conf", "musiconhold.conf"} <= set(files)  # fmt: skip
     assert "[line-main]" in files["extensions.conf"]
-    assert "member => PJSIP/1001,0,1001,PJSIP/1001" in files["queues.conf"]
+    assert "member =>" not in files["queues.conf"], "seats log in and out: no static members"
+    assert "[widen_basic_zh]\npenaltychange => 20,5" in files["queuerules.conf"]
     assert "bindaddr = 127.0.0.1" in files["manager.conf"]
     assert "queue_log = yes" in files["logger.conf"]
 
@@ -48,7 +49,21 @@ def test_every_line_has_a_fallback_route_to_its_queue(settings: Settings) -> Non
 
     for line, queue in (("main", "basic_zh"), ("vip", "vip"), ("platinum", "platinum"), ("group", "group")):
         section = dialplan.split(f"[line-{line}]")[1].split("\n[")[0]
-        assert f"Set(IVR_QUEUE={queue})" in section.split("(fallback)")[1]
+        assert f"Goto(queue-{queue},s,1)" in section.split("(fallback)")[1]
+
+
+def test_each_group_waits_then_overflows_or_falls_back_as_the_catalog_says(settings: Settings) -> None:
+    dialplan = check(settings)["extensions.conf"]
+    japanese = dialplan.split("[queue-japanese]")[1].split("\n[")[0]
+    basic = dialplan.split("[queue-basic_zh]")[1].split("\n[")[0]
+
+    assert "Queue(japanese,c,,,30)" in japanese
+    assert '"${QUEUESTATUS}" = "TIMEOUT"]?overflow' in japanese
+    assert "(overflow),UserEvent(IvrQueueExit,Queue: japanese,Reason: timeout,Next: english)" in japanese
+    assert "(empty),UserEvent(IvrQueueExit,Queue: japanese,Reason: empty,Next: english)" in japanese
+    assert "Set(QUEUE_MAX_PENALTY=3)" in basic and "Queue(basic_zh,c,,,)" in basic
+    assert "TIMEOUT" not in basic, "no overflow configured for basic_zh"
+    assert "QUEUESTATUS}\" = \"CONTINUE\"]?after-call,s,1" in japanese
 
 
 def test_seat_passwords_are_derived_per_seat_and_not_in_the_catalog(settings: Settings) -> None:
@@ -96,7 +111,8 @@ def test_application_whose_module_is_not_loaded_is_caught(settings: Settings) ->
 
 def test_missing_label_and_unknown_queue_are_caught(settings: Settings) -> None:
     path = settings.templates / "extensions.conf.j2"
-    path.write_text(path.read_text().replace("?fallback)", "?fallbak)").replace("Queue(${IVR_QUEUE})", "Queue(nosuch)"))
+    text = path.read_text().replace("?fallback)", "?fallbak)").replace("Queue({{ queue.id }},c,", "Queue(nosuch,c,")
+    path.write_text(text)
 
     with pytest.raises(CheckFailed) as info:
         check(settings)
