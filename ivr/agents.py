@@ -172,6 +172,9 @@ class AgentControl:
         self._store = store
         self._audit = audit
         self._ami = ami
+        # One change at a time: a re-apply after a reconnect works from the
+        # stored state it read, and must not undo a change made meanwhile.
+        self._lock = asyncio.Lock()
 
     @property
     def _seats(self) -> set[str]:
@@ -223,6 +226,10 @@ class AgentControl:
 
     async def set_login(self, seat: str, queues: dict[str, int] | None, *, who: str, role: str) -> AgentLogin:
         """Log a seat in (to `queues`, default its catalog skills) or, with `{}`, out."""
+        async with self._lock:
+            return await self._set_login(seat, queues, who=who, role=role)
+
+    async def _set_login(self, seat: str, queues: dict[str, int] | None, *, who: str, role: str) -> AgentLogin:
         self._check_seat(seat)
         queues = dict(self._skills[seat]) if queues is None else dict(queues)
         unknown = sorted(set(queues) - self._queues)
@@ -251,6 +258,10 @@ class AgentControl:
         return login
 
     async def set_paused(self, seat: str, paused: bool, reason: str, *, who: str, role: str) -> AgentState:
+        async with self._lock:
+            return await self._set_paused(seat, paused, reason, who=who, role=role)
+
+    async def _set_paused(self, seat: str, paused: bool, reason: str, *, who: str, role: str) -> AgentState:
         self._check_seat(seat)
         name = resolve_reason(reason) if paused else ""
         state = AgentState(seat, paused, name, time.time())
@@ -275,6 +286,10 @@ class AgentControl:
     async def reapply(self, client: AmiClient) -> int:
         """Make Asterisk match the desired state (after every control login): the
         membership of every seat, then the pause of every logged-in seat."""
+        async with self._lock:
+            return await self._reapply()
+
+    async def _reapply(self) -> int:
         applied = 0
         logins = await asyncio.to_thread(self._store.logins)
         pauses = await asyncio.to_thread(self._store.pauses)

@@ -212,7 +212,7 @@ def cmd_prompts_build(args: argparse.Namespace) -> int:
     out = Path(args.out) if args.out else settings.sounds_dir
     report = build_prompts(settings.prompts, out, catalog.languages)
     print(f"ivr prompts build: {len(report.built)} built, {report.skipped} unchanged, "
-          f"{len(report.removed)} removed -> {out}/<lang>/<id>.wav")  # fmt: skip
+          f"{len(report.removed)} removed -> {out}/<lang>/")  # fmt: skip
     return 0
 
 
@@ -366,7 +366,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="-", help="output file, - for stdout (default)")
     p = add("prompts", cmd_prompts_build, "Build the prompt recordings (espeak-ng + sox, 8 kHz mono WAV).")
     catalog_options(p)
-    p.add_argument("action", choices=["build"], help="build: write OUT/<lang>/<id>.wav, skipping unchanged texts")
+    p.add_argument(
+        "action", choices=["build"],
+        help="build: write OUT/<lang>/<id>.wav (prompts/<lang>.yaml) and OUT/<lang>/<name>.wav"
+             " (prompts/asterisk/<lang>.yaml: queue-*, digits/*), skipping unchanged texts",
+    )  # fmt: skip
     p.add_argument("--out", help="output directory (default: RUN_DIR/sounds)")
 
     p = add("simulate", cmd_simulate, "Walk a line's menu offline with the real engine; print the path and prompts.")

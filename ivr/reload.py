@@ -39,6 +39,7 @@ RELOAD_MODULES: dict[str, str | None] = {
     "extensions.conf": "pbx_config.so",
     "pjsip.conf": "res_pjsip.so",
     "queues.conf": "app_queue.so",
+    "queuerules.conf": "app_queue.so",  # app_queue's reload re-reads its rules too
     "musiconhold.conf": "res_musiconhold.so",
     "manager.conf": "manager",
     "logger.conf": "logger",
@@ -56,7 +57,7 @@ RELOAD_MODULES: dict[str, str | None] = {
     "stasis.conf": None,
 }
 # Apply order: what the others refer to first (queues before the dialplan that uses them).
-ORDER = ("rtp.conf", "musiconhold.conf", "queues.conf", "pjsip.conf", "extensions.conf")
+ORDER = ("rtp.conf", "musiconhold.conf", "queuerules.conf", "queues.conf", "pjsip.conf", "extensions.conf")
 _SECRET_LINE = re.compile(r"^(\s*(?:password|secret)\s*=\s*).*$", re.IGNORECASE | re.MULTILINE)
 
 

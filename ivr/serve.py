@@ -42,7 +42,8 @@ from ivr.metrics.live import LiveMetrics, group_configs
 from ivr.metrics.prometheus import CenterCollector
 from ivr.metrics.reducer import CenterState
 from ivr.metrics.store import SqliteEventStore
-from ivr.metrics.views import agents_view, kpis_csv, kpis_view, queues_view, render_wallboard, utc_offset_seconds
+from ivr.metrics.views import agents_view, kpis_csv, kpis_view, queues_view, utc_offset_seconds
+from ivr.metrics.wallboard import Wallboard
 from ivr.render import ContainerPaths
 from ivr.settings import Settings
 from ivr.survey import SurveyFlow
@@ -108,7 +109,7 @@ async def metrics_context(app: web.Application) -> AsyncIterator[None]:
     state = CenterState(group_configs(catalog))
     live = LiveMetrics(
         store, state, CallerKeyer(settings.caller_salt.get_secret_value().encode()),
-        render=lambda s, now: render_wallboard(s, catalog, now), publish_interval=0.1,
+        render=Wallboard(catalog), publish_interval=0.1,
     )  # fmt: skip
     replayed = await live.recover(since=time.time() - RECOVERY_DAYS * 86400)
     log.info("metrics_recovered", events=replayed, store=str(settings.event_store))
@@ -239,12 +240,14 @@ HOLDER = web.AppKey("holder", Holder)
 
 
 async def healthz(request: web.Request) -> web.Response:
-    client = request.app[AMI]
-    pbx_ok = client.connected
+    client, control = request.app[AMI], request.app[HOLDER].control_ami
+    control_ok = control is not None and control.connected
+    pbx_ok = client.connected and control_ok
     body = {
         "status": "ok" if pbx_ok else "degraded",
         "pbx": {
-            "ami_connected": pbx_ok,
+            "ami_connected": client.connected,
+            "control_connected": control_ok,
             "reconnects": client.reconnects,
             "last_error": str(client.last_error) if client.last_error and not pbx_ok else None,
         },

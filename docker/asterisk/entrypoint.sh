@@ -15,4 +15,13 @@ for d in "$root/log" "$root/lib" /var/spool/asterisk /var/run/asterisk; do
     chown -R asterisk:asterisk "$d"
 done
 mkdir -p "$root/sounds"
+# Asterisk's sounds for a language the image does not link yet (see the
+# Dockerfile): sounds/<lang>/ built in the run directory, linked where Asterisk
+# looks. Never replaces a directory the image has (en: the core sounds).
+for dir in "$root"/sounds/*/; do
+    lang="$(basename "$dir")"
+    case "$lang" in [a-z][a-z] | [a-z][a-z]_[A-Za-z]*) ;; *) continue ;; esac
+    target="/usr/share/asterisk/sounds/$lang"
+    [ -e "$target" ] || [ -L "$target" ] || ln -s "$root/sounds/$lang" "$target"
+done
 exec asterisk -f -C "$root/etc/asterisk.conf" -U asterisk -G asterisk "$@"

@@ -6,7 +6,9 @@ separate: `ivr check` calls it with the prompts directory. It follows each
 line's menus the way a caller can walk them, language by language (a language
 digit continues at that language's start node), and reports every prompt a
 caller could hear that the language's text catalog lacks, at the catalog path
-that plays it.
+that plays it. `missing_announcements` (called by `missing_prompts`) does the
+same for app_queue's own announcements: the Asterisk sounds of
+`prompts/asterisk/<lang>.yaml` (`ivr.announcements`).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from ivr.catalog.model import Catalog, ServiceNumber
-from ivr.menu.engine import FLOW_PROMPTS, GOODBYE_PROMPT
+from ivr.menu.engine import CLOSED_AGENT_PROMPT, CLOSED_PROMPT, FLOW_PROMPTS, GOODBYE_PROMPT
 from ivr.menu.model import Action, Goodbye, GoToNode, Menu, SelfService, SwitchLanguage, ToQueue
 from ivr.menu.saynumber import FRAGMENTS, number_language
 
@@ -108,9 +110,7 @@ def check_menus(catalog: Catalog) -> list[Problem]:
     return problems
 
 
-def _action_problems(
-    catalog: Catalog, action: Action, menu: Menu, lines: list[tuple[int, ServiceNumber]]
-) -> list[str]:
+def _action_problems(catalog: Catalog, action: Action, menu: Menu, lines: list[tuple[int, ServiceNumber]]) -> list[str]:
     match action:
         case GoToNode(node=node_id) if node_id not in menu.nodes:
             return [f"unknown node '{node_id}'"]
@@ -130,6 +130,25 @@ def _action_problems(
 
 
 # -- prompts --------------------------------------------------------------------
+
+
+# Prompts a line's callers hear outside its menu (ivr.menu.engine, ivr.survey, the
+# dialplan's no-agent branch), by the catalog field that switches them on.
+NO_AGENT_PROMPTS = ("no_agent",)
+SURVEY_PROMPTS = ("survey_ask", "survey_thanks", "invalid_choice")
+CLOSED_PROMPTS = (CLOSED_PROMPT, CLOSED_AGENT_PROMPT, GOODBYE_PROMPT)
+
+
+def _line_prompt_uses(index: int, line: ServiceNumber) -> Iterator[tuple[tuple[PathPart, ...], str, str]]:
+    for language in line.languages:
+        for prompt in NO_AGENT_PROMPTS:
+            yield (("numbers", index), prompt, language)
+        if line.survey:
+            for prompt in SURVEY_PROMPTS:
+                yield (("numbers", index, "survey"), prompt, language)
+        if line.hours is not None:
+            for prompt in CLOSED_PROMPTS:
+                yield (("numbers", index, "hours"), prompt, language)
 
 
 def _prompt_uses(catalog: Catalog, line: ServiceNumber) -> Iterator[tuple[tuple[PathPart, ...], str, str]]:
@@ -195,10 +214,11 @@ def missing_prompts(catalog: Catalog, prompts_dir: str | Path) -> list[Problem]:
             problems.append((("languages", i), str(exc)))
     reported: set[tuple[tuple[PathPart, ...], str]] = set()
     missing_by_path: dict[tuple[PathPart, ...], dict[str, list[str]]] = {}
-    for line in catalog.numbers:
-        if line.menu is None or line.menu not in catalog.menus:
-            continue
-        for path, prompt, language in _prompt_uses(catalog, line):
+    for index, line in enumerate(catalog.numbers):
+        uses = list(_line_prompt_uses(index, line))
+        if line.menu is not None and line.menu in catalog.menus:
+            uses += _prompt_uses(catalog, line)
+        for path, prompt, language in uses:
             if language not in texts or prompt in texts[language]:
                 continue
             missing = missing_by_path.setdefault(path, {}).setdefault(language, [])
@@ -214,4 +234,52 @@ def missing_prompts(catalog: Catalog, prompts_dir: str | Path) -> list[Problem]:
             if (path, reason) not in reported:
                 reported.add((path, reason))
                 problems.append((path, reason))
+    return problems + missing_announcements(catalog, prompts_dir)
+
+
+def _listed(names: list[str], limit: int) -> str:
+    return ", ".join(names[:limit]) + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def missing_announcements(catalog: Catalog, prompts_dir: str | Path) -> list[Problem]:
+    """Every Asterisk sound app_queue can play to a waiting caller that the
+    caller's language lacks in `prompts/asterisk/<lang>.yaml`, reported at the
+    catalog's language. A caller keeps their language in every group (overflow
+    and fallbacks included), so one group that announces makes the files
+    needed in every language a line offers. English is the image's core sounds."""
+    from ivr.announcements import CORE_SOUND_LANGUAGES, UnsupportedLanguage, caller_sounds
+    from ivr.prompts import PromptFileError, load_sound_texts, sound_texts_path
+
+    announcing = [queue.id for queue in catalog.queues if queue.announce.every or queue.announce.periodic]
+    if not announcing:
+        return []
+    position_and_wait = any(queue.announce.every for queue in catalog.queues)
+    periodic = any(queue.announce.periodic for queue in catalog.queues)
+    lines_by_language: dict[str, list[str]] = {}
+    for line in catalog.numbers:
+        for code in line.languages:
+            lines_by_language.setdefault(code, []).append(line.id)
+    problems: list[Problem] = []
+    for i, offered in enumerate(catalog.languages):
+        code, where = offered.code, ("languages", i)
+        if code not in lines_by_language or code in CORE_SOUND_LANGUAGES:
+            continue
+        try:
+            needed = caller_sounds(code, position_and_wait=position_and_wait, periodic=periodic)
+            texts = load_sound_texts(prompts_dir, code)
+        except (UnsupportedLanguage, PromptFileError) as exc:
+            problems.append((where, f"queue announcements: {exc}"))
+            continue
+        missing = [f"'{name}'" for name in needed if name not in texts]
+        if missing:
+            lines = lines_by_language[code]
+            offer = f"line{'s' if len(lines) > 1 else ''} {_listed(lines, 3)} offer{'' if len(lines) > 1 else 's'}"
+            problems.append(
+                (
+                    where,
+                    f"Asterisk sound{'s' if len(missing) > 1 else ''} {_listed(missing, 8)} missing from "
+                    f"{sound_texts_path(prompts_dir, code)}: groups {_listed(announcing, 3)} announce to waiting"
+                    f" callers, and {offer} '{code}'",
+                )
+            )
     return problems

@@ -419,7 +419,8 @@ class IvrService:
         ivr = shutil.which("ivr") or str(REPO / ".venv" / "bin" / "ivr")
         out = self.log_path.open("ab")
         self.proc = subprocess.Popen([ivr, "serve"], stdout=out, stderr=subprocess.STDOUT, env=self.env(), cwd=REPO)
-        wait_until(lambda: self.health() is not None, 30, "ivr serve to answer /healthz")
+        # Ready: both AMI sessions logged in (the control one re-applies agent state first).
+        wait_until(lambda: (h := self.health()) is not None and h["status"] == "ok", 30, "ivr serve to be ready")
 
     def get(self, path: str, token: str | None = "viewer-demo") -> tuple[int, bytes, dict[str, str]]:
         """GET from the service's HTTP API: (status, body, headers)."""

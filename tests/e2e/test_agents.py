@@ -106,13 +106,12 @@ def test_wrap_up_is_honoured_before_a_seat_rings_again(ivr_service: IvrService, 
             mark = events.mark()
             first = sipp.call("95588", "13800770001")
             done = events.wait_for(lambda e: e.name == "AgentComplete" and e.get("MemberName") == "1005", since=mark)
-            assert first.wait(30) == 0
             mark = events.mark()
-            second = sipp.call("95588", "13800770002")
+            second = sipp.call("95588", "13800770002")  # while the first caller rates the call
             joined = events.wait_for(lambda e: e.name == "QueueCallerJoin" and e.get("CallerIDNum") == "13800770002",
                                      since=mark)  # fmt: skip
             called = events.wait_for(lambda e: e.name == "AgentCalled" and e.get("MemberName") == "1005", since=mark)
-            assert second.wait(40) == 0
+            assert first.wait(30) == 0 and second.wait(40) == 0
         finally:
             sipp.unregister(["1005"])
 

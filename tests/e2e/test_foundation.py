@@ -107,7 +107,9 @@ def test_healthz_reports_the_pbx_connected(ivr_service: IvrService) -> None:
 
     assert health is not None
     assert health["status"] == "ok"
-    assert health["pbx"] == {"ami_connected": True, "reconnects": health["pbx"]["reconnects"], "last_error": None}  # type: ignore[index]
+    pbx = health["pbx"]
+    assert pbx == {"ami_connected": True, "control_connected": True, "reconnects": pbx["reconnects"],  # type: ignore[index]
+                   "last_error": None}
     assert health["agi"]["listening"] is True  # type: ignore[index]
 
 

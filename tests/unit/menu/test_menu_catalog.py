@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -138,9 +139,8 @@ def test_catalog_with_menus_survives_the_seat_generators_round_trip(catalog: Cat
 
 
 def copy_prompts(tmp_path: Path) -> Path:
-    for file in PROMPTS_DIR.glob("*.yaml"):
-        (tmp_path / file.name).write_text(file.read_text(encoding="utf-8"), encoding="utf-8")
-    return tmp_path
+    """The shipped texts, prompts/asterisk/ included."""
+    return Path(shutil.copytree(PROMPTS_DIR, tmp_path / "prompts"))
 
 
 def drop_prompt(folder: Path, language: str, prompt_id: str) -> None:

@@ -88,3 +88,26 @@ def test_a_line_naming_an_unknown_calendar_or_zone_is_reported() -> None:
 
     errors = errors_of(text)
     assert "hours: unknown calendar 'nosuch'" in errors and "unknown time zone 'Asia/Atlantis'" in errors
+
+
+def test_prompts_of_the_survey_hours_and_no_agent_branch_are_required_in_every_language_of_the_line(
+    tmp_path: Path,
+) -> None:
+    import shutil
+
+    from ivr.menu.checks import missing_prompts
+
+    shutil.copytree(REPO / "prompts", tmp_path / "prompts")
+    catalog = parse_catalog(DEMO)
+    assert missing_prompts(catalog, tmp_path / "prompts") == []
+    for language, prompt in (("fr", "survey_ask"), ("en", "closed_agents"), ("ja", "no_agent")):
+        path = tmp_path / "prompts" / f"{language}.yaml"
+        path.write_text("".join(ln for ln in path.read_text().splitlines(True) if not ln.startswith(f"{prompt}:")))
+
+    reasons = {(".".join(map(str, where)), reason.split(" missing")[0]) for where, reason in missing_prompts(
+        catalog, tmp_path / "prompts")}  # fmt: skip
+    assert reasons == {
+        ("numbers.0.survey", "prompt 'survey_ask'"),  # main offers French
+        ("numbers.3.hours", "prompt 'closed_agents'"),  # the group line keeps office hours
+        ("numbers.0", "prompt 'no_agent'"),
+    }
