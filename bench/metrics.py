@@ -12,9 +12,18 @@ baseline measured in the same invocation.
    calls arriving at the case study's peak rhythm (3.6 calls/s), each with
    its own Uniqueid, channels, caller number, skill group, seat, hold and
    talk time and timestamps, interleaved in time order. Timed on one core
-   (sched_setaffinity): AmiParser -> headers_of -> from_ami -> CenterState.apply
-   over the whole stream, fed in 64 KiB chunks as AmiClient reads. Baseline:
-   AmiParser alone over the same bytes.
+   (sched_setaffinity), fed in 64 KiB chunks as AmiClient reads, each
+   pipeline in turn within a round, each from a collected heap (no other run's
+   state kept alive): the line-at-a-time parser this version
+   replaced (tests/unit/ami/line_parser.py) alone, and -> headers_of ->
+   from_ami -> CenterState.apply (the base: the pipeline before, on today's
+   reducer); AmiParser alone; AmiParser -> from_ami(message) ->
+   CenterState.apply (what LiveMetrics.feed does now); and the same with the
+   wallboard publisher's update every 0.1 s of wall time in between reads,
+   as ivr serve runs it on the same core. Then one wallboard publish on the
+   resulting state: the render before (KPIs recomputed from every call, every
+   seat: the base), the whole payload from the live sums, and the update an
+   open page receives after one more caller joins.
 2. Store. The domain events of (1) appended to a fresh SqliteEventStore
    (temp file, WAL, synchronous=NORMAL) in batches of 500, the live
    pipeline's batch; baseline: the same events one per append (one
@@ -39,6 +48,8 @@ baseline measured in the same invocation.
    recovery gives it a realistic state (10,000 calls today, 1,795 seats).
    Per render, the page also notes when the SSE message arrived, which
    splits each latency into server + transport and the page's own work.
+   ivr serve publishes with wallboard.Wallboard: after the first whole
+   payload, each SSE message carries only what changed.
 """
 
 from __future__ import annotations
@@ -48,6 +59,7 @@ import asyncio
 import contextlib
 import dataclasses
 import functools
+import gc
 import json
 import os
 import random
@@ -72,11 +84,15 @@ if str(REPO) not in sys.path:
 
 from ivr.ami.protocol import NEED_DATA, AmiMessage, AmiParser  # noqa: E402
 from ivr.catalog.load import load_catalog  # noqa: E402
-from ivr.metrics.events import DomainEvent  # noqa: E402
+from ivr.metrics import kpi  # noqa: E402
+from ivr.metrics.events import CallerJoined, DomainEvent  # noqa: E402
 from ivr.metrics.intake import CallerKeyer, from_ami  # noqa: E402
 from ivr.metrics.live import group_configs, headers_of  # noqa: E402
 from ivr.metrics.reducer import CenterState, GroupConfig  # noqa: E402
 from ivr.metrics.store import SqliteEventStore  # noqa: E402
+from ivr.metrics.views import render_wallboard, sse_event, utc_offset_seconds, wallboard_payload  # noqa: E402
+from ivr.metrics.wallboard import Wallboard  # noqa: E402
+from tests.unit.ami.line_parser import LineAmiParser  # noqa: E402
 
 TRANSCRIPT = REPO / "tests" / "fixtures" / "ami" / "fallback_call_answered_by_1001.txt"
 CATALOG = REPO / "callcenter.yaml"
@@ -87,6 +103,7 @@ GOAL_EVENTS_PER_S = 100_000
 PEAK_CALLS_PER_S = 3.6  # domain.md: 108 k calls/day, 12 % in the peak hour
 QUEUE_EVENTS_PER_CALL = 8  # the transcript's queue events for one answered call
 GOAL_P99_MS = 200.0
+PUBLISH_INTERVAL = 0.1  # ivr serve's LiveMetrics publish_interval
 PHASE = 100  # callers per join (or leave) phase in the latency run
 SEATS = 1795  # case study seats; synthetic seat ids 1001..2795
 # Ports the lead's PBX tests use: never ours.
@@ -183,8 +200,8 @@ def chunks(data: bytes) -> list[bytes]:
     return [data[i : i + READ_CHUNK] for i in range(0, len(data), READ_CHUNK)]
 
 
-def parse_only(parts: list[bytes]) -> int:
-    parser = AmiParser(expect_banner=False)
+def parse_only(parts: list[bytes], parser_type: Callable[..., Any] = AmiParser) -> int:
+    parser = parser_type(expect_banner=False)
     count = 0
     for part in parts:
         parser.receive_data(part)
@@ -194,13 +211,11 @@ def parse_only(parts: list[bytes]) -> int:
     return count
 
 
-def parse_and_reduce(
-    parts: list[bytes], groups: dict[str, GroupConfig], keep: list[DomainEvent] | None
-) -> tuple[int, CenterState, Counter[str]]:
-    parser = AmiParser(expect_banner=False)
+def parse_and_reduce_before(parts: list[bytes], groups: dict[str, GroupConfig]) -> tuple[int, CenterState]:
+    """The pipeline before this version's parser and intake, on today's reducer."""
+    parser = LineAmiParser(expect_banner=False)
     state = CenterState(groups)
     keyer = CallerKeyer(b"bench-caller-salt-0123456789")
-    rejects: Counter[str] = Counter()
     count = 0
     clock = time.time
     for part in parts:
@@ -209,12 +224,50 @@ def parse_and_reduce(
             if not isinstance(message, AmiMessage):
                 continue
             count += 1
-            event = from_ami(headers_of(message), clock(), keyer, rejects)
+            event = from_ami(headers_of(message), clock(), keyer)
+            if event is not None:
+                state.apply(event)
+    return count, state
+
+
+def parse_and_reduce(
+    parts: list[bytes],
+    groups: dict[str, GroupConfig],
+    catalog: Any,
+    keep: list[DomainEvent] | None,
+    publish: bool,
+) -> tuple[int, CenterState, Counter[str], int]:
+    """What the service does with the metrics session's bytes (AmiClient reads, LiveMetrics.feed
+    converts and applies); with `publish`, also the wallboard publisher's update every
+    PUBLISH_INTERVAL of wall time, which folds the events since the last one into the live sums
+    and diffs the seats. (frames, state, rejects, wallboard updates)."""
+    parser = AmiParser(expect_banner=False)
+    state = CenterState(groups)
+    keyer = CallerKeyer(b"bench-caller-salt-0123456789")
+    wallboard = Wallboard(catalog)
+    rejects: Counter[str] = Counter()
+    count = updates = 0
+    clock = time.time
+    publish_at = time.perf_counter() + PUBLISH_INTERVAL
+    for part in parts:
+        parser.receive_data(part)
+        while (message := parser.next_event()) is not NEED_DATA:
+            if not isinstance(message, AmiMessage):
+                continue
+            count += 1
+            event = from_ami(message, clock(), keyer, rejects)
             if event is not None:
                 state.apply(event)
                 if keep is not None:
                     keep.append(event)
-    return count, state, rejects
+        if publish and time.perf_counter() >= publish_at:  # between reads, as the publisher task runs
+            wallboard.update(state, (state.horizon or 0.0) + 1.0)
+            updates += 1
+            publish_at = time.perf_counter() + PUBLISH_INTERVAL
+    if publish:
+        wallboard.update(state, (state.horizon or 0.0) + 1.0)  # the stream's last events reach the page too
+        updates += 1
+    return count, state, rejects, updates
 
 
 def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
@@ -223,57 +276,116 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
     return time.perf_counter() - started, result
 
 
+def spread(values: Sequence[float]) -> str:
+    return f"{min(values):,.0f}-{max(values):,.0f}"
+
+
 def bench_reducer(calls: int, rounds: int) -> tuple[list[DomainEvent], dict[str, float]]:
     data, frames = synthetic_stream(calls)
     parts = chunks(data)
-    groups = group_configs(load_catalog(CATALOG))
+    catalog = load_catalog(CATALOG)
+    groups = group_configs(catalog)
     print(f"\n## 1. AMI frames -> reducer ({calls:,} calls, {frames:,} frames, {len(data) / 1e6:.1f} MB, "
-          f"{rounds} rounds, median)")  # fmt: skip
+          f"{rounds} rounds, median; min-max over rounds in brackets)")  # fmt: skip
     events: list[DomainEvent] = []
-    parse_t: list[float] = []
-    full_t: list[float] = []
+    times: dict[str, list[float]] = {"before parse": [], "before": [], "parse": [], "full": [], "published": []}
     state: CenterState | None = None
     rejects: Counter[str] = Counter()
-    for r in range(rounds):
+    updates = 0
+    applied: list[int] = []
+    for _ in range(rounds):  # interleaved, so that load from other jobs hits all alike
+        # Each run starts from a collected heap and leaves nothing behind but the figures: a
+        # state left from one run would make the next one's garbage collections walk it too.
+        state = None
+        gc.collect()
+        t, n = timed(lambda: parse_only(parts, LineAmiParser))
+        assert n == frames, (n, frames)
+        times["before parse"].append(t)
+        gc.collect()
+        t, (n, before) = timed(lambda: parse_and_reduce_before(parts, groups))
+        assert n == frames
+        times["before"].append(t)
+        applied.append(before.applied)
+        del before
+        gc.collect()
         t, n = timed(lambda: parse_only(parts))
         assert n == frames, (n, frames)
-        parse_t.append(t)
-        keep = events if r == 0 else None
-        t, (n, state, rejects) = timed(functools.partial(parse_and_reduce, parts, groups, keep))
+        times["parse"].append(t)
+        gc.collect()
+        t, (n, published, _, updates) = timed(functools.partial(parse_and_reduce, parts, groups, catalog, None, True))
         assert n == frames
-        full_t.append(t)
+        times["published"].append(t)
+        applied.append(published.applied)
+        del published
+        gc.collect()
+        t, (n, state, rejects, _) = timed(functools.partial(parse_and_reduce, parts, groups, catalog, None, False))
+        assert n == frames
+        times["full"].append(t)
+        applied.append(state.applied)
     assert state is not None
-    if rejects or state.applied != frames:
-        print(f"WARNING: applied {state.applied}/{frames}, rejects {dict(rejects)}")
-    tp, tf = statistics.median(parse_t), statistics.median(full_t)
-    parse_rate, full_rate = frames / tp, frames / tf
+    parse_and_reduce(parts, groups, catalog, events, False)  # the domain events, for 2. and 3.
+    if rejects or any(n != frames for n in applied):
+        print(f"WARNING: applied {applied} of {frames} per run, rejects {dict(rejects)}")
+    rates = {k: [frames / t for t in v] for k, v in times.items()}
+    median = {k: frames / statistics.median(v) for k, v in times.items()}
+    base = median["before"]
     peak = PEAK_CALLS_PER_S * QUEUE_EVENTS_PER_CALL
+    rows = [
+        ("(before) line-at-a-time parser only (tests/unit/ami/line_parser.py)", "before parse"),
+        ("(base, before) line parser -> headers_of -> from_ami(mapping) -> CenterState.apply", "before"),
+        ("AmiParser (learned shapes) only", "parse"),
+        ("AmiParser -> from_ami(message) -> CenterState.apply", "full"),
+        ("the same, and the wallboard publisher's update every 0.1 s on the same core", "published"),
+    ]
     print(table(
-        ["pipeline (one core)", "events/s", "µs/event", "time vs parse only", "vs goal 100k/s",
+        ["pipeline (one core)", "events/s [min-max]", "µs/event", "vs base", "vs goal 100k/s",
          f"vs case-study peak {peak:.1f}/s"],
-        [
-            ["(base) AmiParser only", num(parse_rate), num(1e6 / parse_rate, 1), "1.00",
-             ratio(parse_rate / GOAL_EVENTS_PER_S), ratio(parse_rate / peak)],
-            ["AmiParser -> headers_of -> from_ami -> CenterState.apply", num(full_rate), num(1e6 / full_rate, 1),
-             ratio(tf / tp), ratio(full_rate / GOAL_EVENTS_PER_S), ratio(full_rate / peak)],
-        ],
+        [[label, f"{num(median[k])} [{spread(rates[k])}]", num(1e6 / median[k], 1), ratio(median[k] / base),
+          ratio(median[k] / GOAL_EVENTS_PER_S), ratio(median[k] / peak)] for label, k in rows],
     ))  # fmt: skip
     snap = state.snapshot(state.horizon or 0.0)
     print(f"peak: {PEAK_CALLS_PER_S} new calls/s x {QUEUE_EVENTS_PER_CALL} queue events per answered call "
           f"(transcript) = {peak:.1f} events/s. State after: {state.applied:,} events applied, "
-          f"{sum(g.waiting for g in snap.groups)} waiting, {len(snap.agents)} seats; rounds parse "
-          f"{', '.join(f'{t:.2f}' for t in parse_t)} s, full {', '.join(f'{t:.2f}' for t in full_t)} s")  # fmt: skip
-    # What one wallboard publish costs on this state (the publisher renders on the loop).
-    from ivr.metrics.views import render_wallboard, sse_event
+          f"{sum(g.waiting for g in snap.groups)} waiting, {len(snap.agents)} seats; {updates} wallboard updates "
+          f"in the last round. Both pipelines build equal events (tests/unit/metrics/test_intake.py).")  # fmt: skip
 
-    catalog = load_catalog(CATALOG)
+    # What one wallboard publish costs on this state (the publisher renders on the loop).
     now = (state.horizon or 0.0) + 1.0
-    renders = [timed(lambda: sse_event(render_wallboard(state, catalog, now)))[0] for _ in range(3)]
-    render_s = statistics.median(renders)
-    print(f"one wallboard publish on this state (render_wallboard + SSE encoding, {calls:,} calls today, "
-          f"{len(snap.agents):,} seats): {render_s * 1000:.0f} ms; the publisher then pauses "
-          f"max(0.25 s, 4 x render) = {max(0.25, 4 * render_s):.2f} s (render_budget 0.2)")  # fmt: skip
-    return events, {"parse_rate": parse_rate, "full_rate": full_rate, "frames": frames, "calls": calls}
+    day = kpi.day_start(now, utc_offset_seconds(catalog, now))
+
+    def recompute() -> bytes:  # the render before the live sums: KPIs from every call, every seat
+        today = [row for cut in (None, "group", "line", "tier") for row in state.kpis(day, now, cut, interval=None)]
+        intervals = state.kpis(day, now, None, interval=kpi.INTERVAL_SECONDS)
+        return sse_event(wallboard_payload(state.snapshot(now), today, intervals, catalog, now))
+
+    wallboard = Wallboard(catalog)
+    wallboard.update(state, now)  # a page is open: the next publish is an update
+    bump = iter(range(10**6))
+
+    def update() -> bytes:  # what the publisher sends after one more caller joined
+        state.apply(CallerJoined(at=now - 0.5, queue="basic_zh", uniqueid=f"bench.{next(bump)}", caller_hash=None,
+                                 position=1))  # fmt: skip
+        return sse_event(wallboard.update(state, now).changes)
+
+    publish: dict[str, tuple[float, int]] = {}
+    for label, fn in (("(base) recompute from every call and seat (the render before)", recompute),
+                      ("whole payload from the live sums (render_wallboard: page load)",
+                       lambda: sse_event(render_wallboard(state, catalog, now))),
+                      ("update after one more caller (what an open page receives)", update)):  # fmt: skip
+        runs = [timed(fn) for _ in range(5)]
+        publish[label] = (statistics.median(t for t, _ in runs), len(runs[-1][1]))
+    base_s = next(iter(publish.values()))[0]
+    print(
+        f"\nOne wallboard publish on this state ({calls:,} calls today, {len(snap.agents):,} seats), "
+        "including SSE encoding, median of 5:"
+    )
+    print(table(
+        ["publish", "time (ms)", "vs base", "bytes (KiB)", "publisher pause (s)"],
+        [[label, num(t * 1000, 1), ratio(t / base_s), num(size / 1024, 1), f"{max(PUBLISH_INTERVAL, 4 * t):.2f}"]
+         for label, (t, size) in publish.items()],
+    ))  # fmt: skip
+    print(f"publisher pause: max(publish_interval {PUBLISH_INTERVAL} s, 4 x render) (render_budget 0.2)")
+    return events, {"full_rate": median["full"], "base_rate": base, "frames": frames, "calls": calls}
 
 
 # --------------------------------------------------------------------------- 2. store

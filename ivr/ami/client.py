@@ -154,9 +154,7 @@ class AmiLoginFailed(AmiError):
 # --------------------------------------------------------------------------- helpers
 
 
-def backoff_delay(
-    attempt: int, initial: float, maximum: float, rand: Callable[[], float] = random.random
-) -> float:
+def backoff_delay(attempt: int, initial: float, maximum: float, rand: Callable[[], float] = random.random) -> float:
     """Delay before reconnect attempt ``attempt`` (0-based): exponential, capped, jittered.
 
     The ceiling doubles from ``initial`` up to ``maximum``; the delay is drawn
@@ -324,9 +322,7 @@ class AmiClient:
         response, _ = await self._request(name, headers, is_list=False)
         return response
 
-    async def action_list(
-        self, name: str, /, **headers: HeaderArg
-    ) -> tuple[AmiMessage, list[AmiMessage]]:
+    async def action_list(self, name: str, /, **headers: HeaderArg) -> tuple[AmiMessage, list[AmiMessage]]:
         """Send an event-list action (QueueStatus, CoreShowChannels, QueueSummary...).
 
         Returns the response and the events carrying this ActionID, in order,
@@ -343,9 +339,7 @@ class AmiClient:
             raise AmiClosed(f"{self.name}: client closed; {name} not sent")
         if not self.connected:
             raise AmiNotConnected(f"{self.name}: not connected to Asterisk; {name} not sent")
-        return await self._send(
-            name, _normalize(headers), is_list=is_list, answer_within=self.action_timeout
-        )
+        return await self._send(name, _normalize(headers), is_list=is_list, answer_within=self.action_timeout)
 
     async def _send(
         self,
@@ -384,9 +378,7 @@ class AmiClient:
     def _fail_pending(self, reason: str) -> None:
         for action_id, pending in list(self._pending.items()):
             if not pending.future.done():
-                pending.future.set_exception(
-                    AmiConnectionLost(f"{pending.action} (ActionID {action_id}): {reason}")
-                )
+                pending.future.set_exception(AmiConnectionLost(f"{pending.action} (ActionID {action_id}): {reason}"))
 
     # -- events --------------------------------------------------------------
 
@@ -565,9 +557,7 @@ class AmiClient:
                 async with asyncio.timeout(self.connect_timeout):
                     self.banner = await self._read_banner(reader, parser)
             except TimeoutError:
-                raise AmiProtocolError(
-                    f"no AMI banner within {self.connect_timeout:g}s of connecting"
-                ) from None
+                raise AmiProtocolError(f"no AMI banner within {self.connect_timeout:g}s of connecting") from None
             self._writer = writer
             reading = self._spawn(tasks, self._read_loop(reader, parser), "reader")
             await self._login()
@@ -599,9 +589,7 @@ class AmiClient:
                 async with asyncio.timeout(_CLOSE_SOCKET_TIMEOUT):
                     await writer.wait_closed()
 
-    def _spawn(
-        self, tasks: set[asyncio.Task[None]], coro: Coroutine[Any, Any, None], what: str
-    ) -> asyncio.Task[None]:
+    def _spawn(self, tasks: set[asyncio.Task[None]], coro: Coroutine[Any, Any, None], what: str) -> asyncio.Task[None]:
         task = asyncio.create_task(coro, name=f"{self.name}-{what}")
         tasks.add(task)
         return task
@@ -616,9 +604,7 @@ class AmiClient:
                 parser.receive_data(data)
             elif isinstance(event, AmiBanner):
                 if not event.text.startswith(_BANNER_PREFIX):
-                    raise AmiProtocolError(
-                        f"not an Asterisk manager port: banner {event.text[:80]!r}"
-                    )
+                    raise AmiProtocolError(f"not an Asterisk manager port: banner {event.text[:80]!r}")
                 return event
             elif isinstance(event, MalformedLine):
                 self._on_malformed(event)
@@ -747,9 +733,7 @@ class AmiClient:
         self._enqueue(event)
 
 
-async def when_loaded(
-    call: Callable[[], Awaitable[T]], *, deadline: float = 60.0, interval: float = 0.25
-) -> T:
+async def when_loaded(call: Callable[[], Awaitable[T]], *, deadline: float = 60.0, interval: float = 0.25) -> T:
     """Run an action-making coroutine, retrying while Asterisk is still booting.
 
     Asterisk accepts AMI logins before its modules are loaded: until then an

@@ -22,12 +22,14 @@ as its class name plus `to_record()` and rebuilds it with `from_record()`.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
 ExitReason = Literal["timeout", "empty", "withdraw", "key"]
 EXIT_REASONS: frozenset[str] = frozenset({"timeout", "empty", "withdraw", "key"})
+
 
 @dataclass(frozen=True, slots=True, kw_only=True)
 class CallerJoined:
@@ -75,6 +77,23 @@ class CallerExited:
     position: int
     original_position: int
     hold_time: float
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class CallerOverflowed:
+    """The dialplan moved a waiting caller on to `next_queue` (AMI UserEvent
+    IvrQueueExit): the group's wait ran out (`timeout`) or it became empty.
+
+    app_queue reports such a caller with QueueCallerAbandon, exactly like one
+    who hung up (queue_log alone says EXITWITHTIMEOUT / EXITEMPTY); this event
+    turns that visit into an exit. A caller refused on joining (JOINEMPTY) had
+    no visit: then it changes nothing."""
+
+    at: float
+    queue: str
+    uniqueid: str
+    reason: ExitReason
+    next_queue: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -211,6 +230,7 @@ DomainEvent: TypeAlias = (
     CallerJoined
     | CallerAbandoned
     | CallerExited
+    | CallerOverflowed
     | CallerLeft
     | AgentCalled
     | AgentRingNoAnswer
@@ -230,6 +250,7 @@ EVENT_TYPES: Mapping[str, type[DomainEvent]] = {
         CallerJoined,
         CallerAbandoned,
         CallerExited,
+        CallerOverflowed,
         CallerLeft,
         AgentCalled,
         AgentRingNoAnswer,
@@ -243,6 +264,38 @@ EVENT_TYPES: Mapping[str, type[DomainEvent]] = {
         SurveyRated,
     )
 }
+
+
+def _store_through_slots(cls: type) -> None:
+    """Replace a frozen slotted event class's `__init__` by one that stores each
+    field through its slot descriptor.
+
+    The generated one stores each field with `object.__setattr__` looked up by
+    name (plain assignment is refused on a frozen class), which on a field of
+    seven makes building an event cost as much as parsing it; intake builds
+    one per AMI event. Same signature, defaults and result; `dataclasses`
+    itself generates its `__init__` the same way, from source.
+    """
+    fields = dataclasses.fields(cls)
+    namespace: dict[str, Any] = {}
+    params = []
+    for f in fields:
+        assert f.default_factory is dataclasses.MISSING, f"{cls.__name__}.{f.name}: not supported"
+        namespace[f"_set_{f.name}"] = cls.__dict__[f.name].__set__
+        if f.default is dataclasses.MISSING:
+            params.append(f.name)
+        else:
+            namespace[f"_default_{f.name}"] = f.default
+            params.append(f"{f.name}=_default_{f.name}")
+    body = "".join(f"    _set_{f.name}(self, {f.name})\n" for f in fields)
+    exec(f"def __init__(self, *, {', '.join(params)}) -> None:\n{body}", namespace)
+    init = namespace["__init__"]
+    init.__qualname__ = f"{cls.__qualname__}.__init__"
+    cls.__init__ = init  # type: ignore[misc]
+
+
+for _event_type in EVENT_TYPES.values():
+    _store_through_slots(_event_type)
 
 
 class EventRecordError(ValueError):
@@ -265,6 +318,7 @@ def from_record(name: str, fields: Mapping[str, Any]) -> DomainEvent:
         raise EventRecordError(f"{name}: {exc}") from None
 
 
+@functools.lru_cache(maxsize=8192)  # a few thousand seats, named the same in every event
 def seat_id(member: str) -> str:
     """The seat id of a queue member name or interface.
 
@@ -274,5 +328,5 @@ def seat_id(member: str) -> str:
     """
     name = member.strip()
     if "/" in name:
-        name = name.split("/", 1)[1]
-    return name.split("@", 1)[0]
+        name = name.partition("/")[2]
+    return name.partition("@")[0]

@@ -24,6 +24,7 @@ Every AMI event this module consumes, and what it becomes:
 | QueueMemberPause | MemberPaused |
 | QueueMemberAdded / QueueMemberRemoved | MemberAdded / MemberRemoved |
 | UserEvent with `UserEvent: IvrSurvey` | SurveyRated |
+| UserEvent with `UserEvent: IvrQueueExit` | CallerOverflowed |
 
 Tagging: manager.conf `channelvars = IVR_LINE,IVR_TIER,IVR_LANG` makes
 Asterisk 12+ append `ChanVariable: IVR_LINE=main` lines to the caller
@@ -35,6 +36,12 @@ as one string with the values separated by newlines.
 
 Time: `Timestamp` (manager.conf `timestampevents = yes`) is the event time;
 `received_at` is only the fallback.
+
+Input: a mapping of headers (`live.headers_of` builds one from any message)
+or an `ivr.ami.AmiMessage` itself, read in place: its first value per key
+(any case) is what the mapping would hold first, so both give the same event.
+An event name that is not in the table above is dismissed after reading only
+its `Event` header.
 """
 
 from __future__ import annotations
@@ -43,8 +50,9 @@ import hashlib
 import hmac
 import math
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
+from ivr.ami.protocol import AmiMessage
 from ivr.log import get_logger
 
 from .events import (
@@ -56,7 +64,9 @@ from .events import (
     CallerAbandoned,
     CallerJoined,
     CallerLeft,
+    CallerOverflowed,
     DomainEvent,
+    ExitReason,
     MemberAdded,
     MemberPaused,
     MemberRemoved,
@@ -71,6 +81,7 @@ HeaderValue = str | Sequence[str]
 
 # Caller ID values that identify nobody.
 _NO_NUMBER = frozenset({"", "unknown", "<unknown>", "anonymous", "restricted"})
+_NUMBER_PUNCTUATION = str.maketrans("", "", " -().")
 # Channel variables that carry the queue caller priority, best first. The AMI
 # `Priority` header of channel events is the dialplan step, not this.
 _PRIORITY_VARS = ("QUEUE_PRIO", "IVR_PRIORITY")
@@ -92,10 +103,10 @@ class CallerKeyer:
         self._salt = salt
 
     def __call__(self, number: str) -> str | None:
-        digits = "".join(ch for ch in number.strip() if ch not in " -().")
+        digits = number.strip().translate(_NUMBER_PUNCTUATION)
         if digits.lower() in _NO_NUMBER:
             return None
-        return hmac.new(self._salt, digits.encode(), hashlib.sha256).hexdigest()
+        return hmac.digest(self._salt, digits.encode(), hashlib.sha256).hex()
 
     def __repr__(self) -> str:  # never show the salt
         return "CallerKeyer(<salt>)"
@@ -106,62 +117,94 @@ class _Reject(Exception):
 
 
 class _Headers:
-    """Case-insensitive view of one AMI event, with typed getters that raise `_Reject`."""
+    """Case-insensitive view of one AMI event: the first value of a header, stripped.
+
+    Handlers ask for all the headers they read in one `values` call and check
+    them with `_text`, `_integer`, `_number` (which raise `_Reject`).
+    """
+
+    __slots__ = ()
+
+    def value(self, name: str) -> str:
+        """The first value of header `name` (any case), stripped; "" if absent."""
+        raise NotImplementedError
+
+    def values(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        """`value(name)` of each of `names`."""
+        raise NotImplementedError
+
+    def chan_variables(self) -> dict[str, str]:
+        """Channel variables of the event's (caller) channel, both header spellings."""
+        raise NotImplementedError
+
+
+class _MappingHeaders(_Headers):
+    """A header mapping as `live.headers_of` builds it (a repeated key: a list)."""
+
+    __slots__ = ("_h",)
 
     def __init__(self, raw: Mapping[str, HeaderValue]) -> None:
         self._h: dict[str, HeaderValue] = {k.lower(): v for k, v in raw.items()}
 
-    def opt(self, name: str, default: str = "") -> str:
-        value = self._h.get(name.lower())
-        if value is None:
-            return default
-        if isinstance(value, str):
-            return value.strip()
-        return value[0].strip() if value else default
+    def value(self, name: str) -> str:
+        return _one(self._h.get(name.lower(), ""))
 
-    def text(self, name: str) -> str:
-        value = self.opt(name)
-        if not value:
-            raise _Reject(f"missing:{name}")
-        return value
-
-    def integer(self, name: str) -> int:
-        value = self.text(name)
-        try:
-            return int(value)
-        except ValueError:
-            raise _Reject(f"bad_int:{name}") from None
-
-    def number(self, name: str) -> float:
-        value = self.text(name)
-        try:
-            result = float(value)
-        except ValueError:
-            raise _Reject(f"bad_number:{name}") from None
-        if not math.isfinite(result) or result < 0:
-            raise _Reject(f"bad_number:{name}")
-        return result
-
-    def flag(self, name: str) -> bool:
-        return self.opt(name) in ("1", "yes", "true")
+    def values(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(self.value(name) for name in names)
 
     def chan_variables(self) -> dict[str, str]:
-        """Channel variables of the event's (caller) channel, both header spellings."""
-        found: dict[str, str] = {}
-        for key, value in self._h.items():
-            if key.startswith("chanvariable(") and key.endswith(")"):
-                found[key[len("chanvariable(") : -1].upper()] = _one(value)
-        lines: list[str] = []
-        raw = self._h.get("chanvariable")
-        if isinstance(raw, str):
-            lines = raw.splitlines()
-        elif raw is not None:
-            lines = [line for item in raw for line in item.splitlines()]
-        for line in lines:
-            name, sep, value = line.partition("=")
-            if sep:
-                found[name.strip().upper()] = value.strip()
-        return found
+        return _chan_variables(self._h.items(), self._h.get("chanvariable"))
+
+
+class _MessageHeaders(_Headers):
+    """An `AmiMessage` read in place: the same values `_MappingHeaders` gives for
+    `headers_of(message)` (first value per key, any case), without copying them."""
+
+    __slots__ = ("_m",)
+
+    def __init__(self, message: AmiMessage) -> None:
+        self._m = message
+
+    def value(self, name: str) -> str:
+        found = self._m.first(name)
+        return "" if found is None else found.strip()
+
+    def values(self, names: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(map(str.strip, self._m.first_values(names)))
+
+    def chan_variables(self) -> dict[str, str]:
+        found = self._m.with_prefix("chanvariable")
+        if all(key.lower() == "chanvariable" for key, _ in found):  # the Asterisk 12+ form only
+            return _chan_variables((), [value for _, value in found] or None)
+        merged: dict[str, str | list[str]] = {}
+        for key, value in found:
+            lowered = key.lower()
+            previous = merged.get(lowered)
+            if previous is None:
+                merged[lowered] = value
+            elif isinstance(previous, list):
+                previous.append(value)
+            else:
+                merged[lowered] = [previous, value]
+        return _chan_variables(merged.items(), merged.get("chanvariable"))
+
+
+def _chan_variables(items: Iterable[tuple[str, HeaderValue]], plain: HeaderValue | None) -> dict[str, str]:
+    """`ChanVariable(NAME): value` keys (lower-cased), then `ChanVariable: NAME=value` lines."""
+    found: dict[str, str] = {}
+    for key, value in items:
+        if key.startswith("chanvariable(") and key.endswith(")"):
+            found[key[len("chanvariable(") : -1].upper()] = _one(value)
+    lines: list[str] = []
+    if isinstance(plain, str):
+        lines = plain.splitlines()
+    elif plain is not None:
+        lines = [line for item in plain for line in item.splitlines()]
+    for line in lines:
+        name, sep, value = line.partition("=")
+        if sep:
+            found[name.strip().upper()] = value.strip()
+    return found
 
 
 def _one(value: HeaderValue) -> str:
@@ -170,8 +213,7 @@ def _one(value: HeaderValue) -> str:
     return value[0].strip() if value else ""
 
 
-def _event_time(h: _Headers, received_at: float) -> float:
-    stamp = h.opt("Timestamp")
+def _event_time(stamp: str, received_at: float) -> float:
     if stamp:
         try:
             at = float(stamp)
@@ -182,10 +224,40 @@ def _event_time(h: _Headers, received_at: float) -> float:
     return received_at
 
 
-def _agent(h: _Headers) -> str:
-    """Seat id from MemberName, else Interface (QueueMember rows say Name/Location)."""
-    for header in ("MemberName", "Name", "Interface", "Location"):
-        value = h.opt(header)
+def _text(value: str, name: str) -> str:
+    if not value:
+        raise _Reject(f"missing:{name}")
+    return value
+
+
+def _integer(value: str, name: str) -> int:
+    try:
+        return int(_text(value, name))
+    except ValueError:
+        raise _Reject(f"bad_int:{name}") from None
+
+
+def _number(value: str, name: str) -> float:
+    try:
+        result = float(_text(value, name))
+    except ValueError:
+        raise _Reject(f"bad_number:{name}") from None
+    if not math.isfinite(result) or result < 0:
+        raise _Reject(f"bad_number:{name}")
+    return result
+
+
+def _flag(value: str) -> bool:
+    return value in ("1", "yes", "true")
+
+
+# Where a seat id is read from: MemberName, else Interface (QueueMember rows
+# say Name/Location); the first that is set.
+_SEAT = ("MemberName", "Name", "Interface", "Location")
+
+
+def _agent(member: str, name: str, interface: str, location: str) -> str:
+    for value in (member, name, interface, location):
         if value:
             return seat_id(value)
     raise _Reject("missing:MemberName")
@@ -200,14 +272,23 @@ def _priority(variables: Mapping[str, str]) -> int | None:
     return None
 
 
-def _caller_joined(h: _Headers, at: float, key: CallerKeyer) -> DomainEvent:
+# Each handler reads its headers (`Timestamp` first) in one `values` call,
+# then checks them in the order of the event's fields: the first bad one
+# names the rejection.
+
+_JOIN = ("Timestamp", "Queue", "Uniqueid", "CallerIDNum", "Position")
+
+
+def _caller_joined(h: _Headers, received_at: float, key: CallerKeyer) -> DomainEvent:
+    stamp, queue, uniqueid, number, position = h.values(_JOIN)
+    at = _event_time(stamp, received_at)
     variables = h.chan_variables()
     return CallerJoined(
         at=at,
-        queue=h.text("Queue"),
-        uniqueid=h.text("Uniqueid"),
-        caller_hash=key(h.opt("CallerIDNum")),
-        position=h.integer("Position"),
+        queue=_text(queue, "Queue"),
+        uniqueid=_text(uniqueid, "Uniqueid"),
+        caller_hash=key(number),
+        position=_integer(position, "Position"),
         line=variables.get("IVR_LINE", ""),
         tier=variables.get("IVR_TIER", ""),
         language=variables.get("IVR_LANG", ""),
@@ -215,135 +296,214 @@ def _caller_joined(h: _Headers, at: float, key: CallerKeyer) -> DomainEvent:
     )
 
 
-def _queue_entry(h: _Headers, at: float, key: CallerKeyer) -> DomainEvent:
+_ENTRY = ("Timestamp", "Priority", "Wait", "Queue", "Uniqueid", "CallerIDNum", "Position")
+
+
+def _queue_entry(h: _Headers, received_at: float, key: CallerKeyer) -> DomainEvent:
     # A QueueStatus row: the caller is waiting and joined `Wait` seconds ago.
     # The reducer keeps the original CallerJoined if it already has one.
-    priority = h.opt("Priority")
+    stamp, priority, wait, queue, uniqueid, number, position = h.values(_ENTRY)
+    at = _event_time(stamp, received_at)
     return CallerJoined(
-        at=at - h.number("Wait"),
-        queue=h.text("Queue"),
-        uniqueid=h.text("Uniqueid"),
-        caller_hash=key(h.opt("CallerIDNum")),
-        position=h.integer("Position"),
+        at=at - _number(wait, "Wait"),
+        queue=_text(queue, "Queue"),
+        uniqueid=_text(uniqueid, "Uniqueid"),
+        caller_hash=key(number),
+        position=_integer(position, "Position"),
         priority=int(priority) if priority.lstrip("-").isdigit() else None,
     )
 
 
-def _caller_abandoned(h: _Headers, at: float, key: CallerKeyer) -> DomainEvent:
+_ABANDON = ("Timestamp", "Queue", "Uniqueid", "Position", "OriginalPosition", "HoldTime")
+
+
+def _caller_abandoned(h: _Headers, received_at: float, key: CallerKeyer) -> DomainEvent:
     # HoldTime is `time(NULL) - qe->start`: a duration, whatever the docs say.
+    stamp, queue, uniqueid, position, original, hold = h.values(_ABANDON)
+    at = _event_time(stamp, received_at)
     return CallerAbandoned(
         at=at,
-        queue=h.text("Queue"),
-        uniqueid=h.text("Uniqueid"),
-        position=h.integer("Position"),
-        original_position=h.integer("OriginalPosition"),
-        hold_time=h.number("HoldTime"),
+        queue=_text(queue, "Queue"),
+        uniqueid=_text(uniqueid, "Uniqueid"),
+        position=_integer(position, "Position"),
+        original_position=_integer(original, "OriginalPosition"),
+        hold_time=_number(hold, "HoldTime"),
     )
 
 
-def _caller_left(h: _Headers, at: float, key: CallerKeyer) -> DomainEvent:
+_LEAVE = ("Timestamp", "Queue", "Uniqueid", "Position")
+
+
+def _caller_left(h: _Headers, received_at: float, key: CallerKeyer) -> DomainEvent:
+    stamp, queue, uniqueid, position = h.values(_LEAVE)
+    at = _event_time(stamp, received_at)
     return CallerLeft(
         at=at,
-        queue=h.text("Queue"),
-        uniqueid=h.text("Uniqueid"),
-        position=int(h.opt("Position")) if h.opt("Position").isdigit() else 0,
+        queue=_text(queue, "Queue"),
+        uniqueid=_text(uniqueid, "Uniqueid"),
+        position=int(position) if position.isdigit() else 0,
     )
 
 
-def _agent_called(h: _Headers, at: float, key: CallerKeyer) -> DomainEvent:
-    return AgentCalled(at=at, queue=h.text("Queue"), uniqueid=h.text("Uniqueid"), agent=_agent(h))
+_CALLED = ("Timestamp", "Queue", "Uniqueid", *_SEAT)
 
 
-def _agent_ring_no_answer(h: _Headers, at: float, key: CallerKeyer) -> DomainEvent:
+def _agent_called(h: _Headers, received_at: float, key: CallerKeyer) -> DomainEvent:
+    stamp, queue, uniqueid, *seat = h.values(_CALLED)
+    at = _event_time(stamp, received_at)
+    return AgentCalled(at=at, queue=_text(queue, "Queue"), uniqueid=_text(uniqueid, "Uniqueid"), agent=_agent(*seat))
+
+
+_RING_NO_ANSWER = ("Timestamp", "Queue", "Uniqueid", *_SEAT, "RingTime")
+
+
+def _agent_ring_no_answer(h: _Headers, received_at: float, key: CallerKeyer) -> DomainEvent:
     # app_queue's rna() publishes the ring time in milliseconds.
+    stamp, queue, uniqueid, member, name, interface, location, ring = h.values(_RING_NO_ANSWER)
+    at = _event_time(stamp, received_at)
     return AgentRingNoAnswer(
         at=at,
-        queue=h.text("Queue"),
-        uniqueid=h.text("Uniqueid"),
-        agent=_agent(h),
-        ring_time=h.number("RingTime") / 1000.0,
+        queue=_text(queue, "Queue"),
+        uniqueid=_text(uniqueid, "Uniqueid"),
+        agent=_agent(member, name, interface, location),
+        ring_time=_number(ring, "RingTime") / 1000.0,
     )
 
 
-def _agent_connected(h: _Headers, at: float, key: CallerKeyer) -> DomainEvent:
+_CONNECT = ("Timestamp", "Queue", "Uniqueid", *_SEAT, "HoldTime", "RingTime")
+
+
+def _agent_connected(h: _Headers, received_at: float, key: CallerKeyer) -> DomainEvent:
+    stamp, queue, uniqueid, member, name, interface, location, hold, ring = h.values(_CONNECT)
+    at = _event_time(stamp, received_at)
     return AgentConnected(
         at=at,
-        queue=h.text("Queue"),
-        uniqueid=h.text("Uniqueid"),
-        agent=_agent(h),
-        hold_time=h.number("HoldTime"),
-        ring_time=h.number("RingTime") if h.opt("RingTime") else 0.0,
+        queue=_text(queue, "Queue"),
+        uniqueid=_text(uniqueid, "Uniqueid"),
+        agent=_agent(member, name, interface, location),
+        hold_time=_number(hold, "HoldTime"),
+        ring_time=_number(ring, "RingTime") if ring else 0.0,
     )
 
 
-def _agent_completed(h: _Headers, at: float, key: CallerKeyer) -> DomainEvent:
+_COMPLETE = ("Timestamp", "Queue", "Uniqueid", *_SEAT, "HoldTime", "TalkTime", "Reason")
+
+
+def _agent_completed(h: _Headers, received_at: float, key: CallerKeyer) -> DomainEvent:
+    stamp, queue, uniqueid, member, name, interface, location, hold, talk, reason = h.values(_COMPLETE)
+    at = _event_time(stamp, received_at)
     return AgentCompleted(
         at=at,
-        queue=h.text("Queue"),
-        uniqueid=h.text("Uniqueid"),
-        agent=_agent(h),
-        hold_time=h.number("HoldTime"),
-        talk_time=h.number("TalkTime"),
-        reason=h.opt("Reason"),
+        queue=_text(queue, "Queue"),
+        uniqueid=_text(uniqueid, "Uniqueid"),
+        agent=_agent(member, name, interface, location),
+        hold_time=_number(hold, "HoldTime"),
+        talk_time=_number(talk, "TalkTime"),
+        reason=reason,
     )
 
 
-def _agent_dumped(h: _Headers, at: float, key: CallerKeyer) -> DomainEvent:
-    return AgentDumped(at=at, queue=h.text("Queue"), uniqueid=h.text("Uniqueid"), agent=_agent(h))
+def _agent_dumped(h: _Headers, received_at: float, key: CallerKeyer) -> DomainEvent:
+    stamp, queue, uniqueid, *seat = h.values(_CALLED)
+    at = _event_time(stamp, received_at)
+    return AgentDumped(at=at, queue=_text(queue, "Queue"), uniqueid=_text(uniqueid, "Uniqueid"), agent=_agent(*seat))
 
 
-def _member_status(h: _Headers, at: float, key: CallerKeyer) -> DomainEvent:
-    wrapup = h.opt("Wrapuptime")
+_MEMBER_STATUS = ("Timestamp", "Wrapuptime", "Queue", *_SEAT, "Status", "Paused", "PausedReason", "InCall")
+
+
+def _member_status(h: _Headers, received_at: float, key: CallerKeyer) -> DomainEvent:
+    stamp, wrapup, queue, member, name, interface, location, status, paused, reason, in_call = h.values(_MEMBER_STATUS)
+    at = _event_time(stamp, received_at)
     return MemberStatusChanged(
         at=at,
-        queue=h.text("Queue"),
-        agent=_agent(h),
-        status=h.integer("Status"),
-        paused=h.flag("Paused"),
-        paused_reason=h.opt("PausedReason"),
-        in_call=h.flag("InCall"),
+        queue=_text(queue, "Queue"),
+        agent=_agent(member, name, interface, location),
+        status=_integer(status, "Status"),
+        paused=_flag(paused),
+        paused_reason=reason,
+        in_call=_flag(in_call),
         wrapup=int(wrapup) if wrapup.isdigit() else None,
     )
 
 
-def _member_paused(h: _Headers, at: float, key: CallerKeyer) -> DomainEvent:
+_MEMBER_PAUSE = ("Timestamp", "Queue", *_SEAT, "Paused", "PausedReason", "Reason")
+
+
+def _member_paused(h: _Headers, received_at: float, key: CallerKeyer) -> DomainEvent:
+    stamp, queue, member, name, interface, location, paused, paused_reason, reason = h.values(_MEMBER_PAUSE)
+    at = _event_time(stamp, received_at)
     return MemberPaused(
         at=at,
-        queue=h.text("Queue"),
-        agent=_agent(h),
-        paused=h.flag("Paused"),
-        reason=h.opt("PausedReason") or h.opt("Reason"),
+        queue=_text(queue, "Queue"),
+        agent=_agent(member, name, interface, location),
+        paused=_flag(paused),
+        reason=paused_reason or reason,
     )
 
 
-def _member_added(h: _Headers, at: float, key: CallerKeyer) -> DomainEvent:
-    return MemberAdded(at=at, queue=h.text("Queue"), agent=_agent(h), paused=h.flag("Paused"))
+_MEMBER = ("Timestamp", "Queue", *_SEAT, "Paused")
 
 
-def _member_removed(h: _Headers, at: float, key: CallerKeyer) -> DomainEvent:
-    return MemberRemoved(at=at, queue=h.text("Queue"), agent=_agent(h))
+def _member_added(h: _Headers, received_at: float, key: CallerKeyer) -> DomainEvent:
+    stamp, queue, member, name, interface, location, paused = h.values(_MEMBER)
+    at = _event_time(stamp, received_at)
+    return MemberAdded(
+        at=at, queue=_text(queue, "Queue"), agent=_agent(member, name, interface, location), paused=_flag(paused)
+    )
 
 
-def _user_event(h: _Headers, at: float, key: CallerKeyer) -> DomainEvent | None:
+def _member_removed(h: _Headers, received_at: float, key: CallerKeyer) -> DomainEvent:
+    stamp, queue, member, name, interface, location, _ = h.values(_MEMBER)
+    at = _event_time(stamp, received_at)
+    return MemberRemoved(at=at, queue=_text(queue, "Queue"), agent=_agent(member, name, interface, location))
+
+
+_SURVEY = ("Timestamp", "UserEvent", "Rating", "CallUniqueid", "Uniqueid", "Queue", "Agent", "Line")
+_QUEUE_EXIT = ("Timestamp", "Uniqueid", "Queue", "Reason", "Next")
+_QUEUE_EXIT_REASONS: dict[str, ExitReason] = {"timeout": "timeout", "empty": "empty"}
+
+
+def _user_event(h: _Headers, received_at: float, key: CallerKeyer) -> DomainEvent | None:
     # UserEvent(IvrSurvey,Queue: q,Agent: 1001,Rating: 5[,CallUniqueid: id]) from
-    # the survey dialplan; needs `read = user` on the metrics AMI user.
-    if h.opt("UserEvent").lower() != "ivrsurvey":
+    # the survey, UserEvent(IvrQueueExit,Queue: q,Reason: timeout|empty,Next: q2)
+    # from a group's overflow; needs `read = user` on the metrics AMI user.
+    stamp, user_event, rating_text, call_uniqueid, uniqueid, queue, agent, line = h.values(_SURVEY)
+    at = _event_time(stamp, received_at)
+    kind = user_event.lower()
+    if kind == "ivrqueueexit":
+        return _queue_exit(h, at)
+    if kind != "ivrsurvey":
         return None
-    rating = h.integer("Rating")
+    rating = _integer(rating_text, "Rating")
     if not 1 <= rating <= 5:
         raise _Reject("bad_rating:Rating")
     variables = h.chan_variables()
     return SurveyRated(
         at=at,
-        uniqueid=h.opt("CallUniqueid") or h.text("Uniqueid"),
-        queue=h.text("Queue"),
-        agent=seat_id(h.text("Agent")),
-        line=h.opt("Line") or variables.get("IVR_LINE", ""),
+        uniqueid=call_uniqueid or _text(uniqueid, "Uniqueid"),
+        queue=_text(queue, "Queue"),
+        agent=seat_id(_text(agent, "Agent")),
+        line=line or variables.get("IVR_LINE", ""),
         rating=rating,
     )
 
 
+def _queue_exit(h: _Headers, at: float) -> DomainEvent:
+    _stamp, uniqueid, queue, reason, next_queue = h.values(_QUEUE_EXIT)
+    if reason.lower() not in _QUEUE_EXIT_REASONS:
+        raise _Reject("bad_reason:Reason")
+    return CallerOverflowed(
+        at=at,
+        queue=_text(queue, "Queue"),
+        uniqueid=_text(uniqueid, "Uniqueid"),
+        reason=_QUEUE_EXIT_REASONS[reason.lower()],
+        next_queue=next_queue,
+    )
+
+
 _Handler = Callable[[_Headers, float, CallerKeyer], DomainEvent | None]
+"""(headers, received at, caller keyer) -> event; `Timestamp` is the event time."""
 
 HANDLERS: Mapping[str, _Handler] = {
     "queuecallerjoin": _caller_joined,
@@ -366,23 +526,29 @@ HANDLERS: Mapping[str, _Handler] = {
 
 
 def from_ami(
-    headers: Mapping[str, HeaderValue],
+    headers: Mapping[str, HeaderValue] | AmiMessage,
     received_at: float,
     caller_key: CallerKeyer,
     rejects: Counter[str] | None = None,
 ) -> DomainEvent | None:
-    """One AMI event's headers -> a domain event, or None (unknown or rejected).
+    """One AMI event (its headers, or the message) -> a domain event, or None.
 
-    A rejected event adds one to `rejects["<Event>:<reason>"]`, e.g.
+    None for an event name not in `HANDLERS` or a rejected event. A rejected
+    event adds one to `rejects["<Event>:<reason>"]`, e.g.
     `"AgentConnect:missing:HoldTime"`; it never raises.
     """
-    h = _Headers(headers)
-    name = h.opt("Event")
+    h: _Headers
+    if isinstance(headers, AmiMessage):
+        name = (headers.first("Event") or "").strip()
+        h = _MessageHeaders(headers)
+    else:
+        h = _MappingHeaders(headers)
+        name = h.value("Event")
     handler = HANDLERS.get(name.lower())
     if handler is None:
         return None
     try:
-        return handler(h, _event_time(h, received_at), caller_key)
+        return handler(h, received_at, caller_key)
     except _Reject as reject:
         reason = f"{name}:{reject}"
         if rejects is not None:

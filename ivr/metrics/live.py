@@ -16,16 +16,19 @@ Theory of operation
   on the event loop. A failed append is retried, oldest first; the backlog is
   capped at `max_backlog` events, beyond which the oldest are dropped and
   counted (queue_log reconciliation recovers them).
-- the **publisher** renders a snapshot (`render(state, now)`, e.g.
-  `views.render_wallboard`) at most once per `publish_interval`, when
-  something changed or `refresh_interval` has passed (so waits and today's
-  numbers move on a quiet floor), and offers it to every subscriber.
-  Rendering runs on the loop and costs a pass over today's calls per cut, so
-  the pause after a render is stretched to keep rendering under
-  `render_budget` of the loop's time (a 0.5 s render at 0.2: one per 2 s). Each
-  subscriber has a bounded queue; when it is full the *oldest* update is
-  dropped (every update is a whole snapshot, so the newest one suffices) and
-  counted. Publishing never waits for a subscriber.
+- the **publisher** asks the renderer for an update at most once per
+  `publish_interval`, when something changed or `refresh_interval` has
+  passed (so waits and today's numbers move on a quiet floor), and offers it
+  to every subscriber. A renderer (`Renderer`, e.g. `wallboard.Wallboard`)
+  gives what changed since its previous update and, on demand, the whole
+  snapshot as of that update; a plain `render(state, now)` function makes
+  every update a whole snapshot. A new subscriber gets the whole snapshot of
+  the latest update, then the updates after it. Rendering runs on the loop,
+  so the pause after a render is stretched to keep rendering under
+  `render_budget` of the loop's time (a 0.5 s render at 0.2: one per 2 s).
+  Each subscriber has a bounded queue; when it is full, what it holds is
+  dropped (and counted) for the whole snapshot of the newest update, which
+  the next updates then apply to. Publishing never waits for a subscriber.
 
 Order: the state is updated before the event is stored, so the floor view
 never waits for the disk. A crash loses at most the unflushed tail (about
@@ -49,8 +52,9 @@ import time
 from collections import Counter, deque
 from collections.abc import AsyncIterable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
+from ivr.ami.protocol import AmiMessage
 from ivr.log import get_logger
 
 from .events import DomainEvent
@@ -64,6 +68,34 @@ log = get_logger(__name__)
 Snapshot = dict[str, Any]
 """One JSON-ready update as subscribers receive it (what `render` returns)."""
 Render = Callable[[CenterState, float], Snapshot]
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """One publish: what changed since the renderer's previous update, and the
+    whole snapshot as of this one (built on demand; later state changes do
+    not alter it)."""
+
+    changes: Snapshot
+    full: Callable[[], Snapshot]
+
+
+@runtime_checkable
+class Renderer(Protocol):
+    """Renders successive updates of one live view (`wallboard.Wallboard`)."""
+
+    def update(self, state: CenterState, now: float) -> Update: ...
+
+
+class _WholeSnapshots:
+    """A `Renderer` from a `render` function: every update is a whole snapshot."""
+
+    def __init__(self, render: Render) -> None:
+        self._render = render
+
+    def update(self, state: CenterState, now: float) -> Update:
+        snapshot = self._render(state, now)
+        return Update(snapshot, lambda: snapshot)
 
 
 class HasHeaders(Protocol):
@@ -121,7 +153,7 @@ def group_configs(catalog: CatalogLike) -> dict[str, GroupConfig]:
 
 
 def default_render(state: CenterState, now: float) -> Snapshot:
-    """A minimal update (the floor view); the service passes `views.render_wallboard`."""
+    """A minimal update (the floor view); the service renders with `wallboard.Wallboard`."""
     snapshot = state.snapshot(now)
     return {"at": now, "queues": snapshot_view(snapshot), "agents": agents_view(snapshot)}
 
@@ -150,11 +182,11 @@ class PipelineStats:
     """Events replayed from the store by `recover()`."""
 
 
-_CLOSED: Snapshot = {}  # sentinel queued to end a subscription
+_CLOSED = Update({}, dict)  # sentinel queued to end a subscription
 
 
 class Subscription:
-    """A subscriber's bounded queue of snapshots; iterate it, or call `next_update`.
+    """A subscriber's bounded queue of updates; iterate it, or call `next_update`.
 
     Use as a context manager (or call `close()`) so the pipeline forgets it.
     Iteration ends when the pipeline closes.
@@ -162,22 +194,33 @@ class Subscription:
 
     def __init__(self, owner: LiveMetrics, maxsize: int) -> None:
         self._owner = owner
-        self._queue: asyncio.Queue[Snapshot] = asyncio.Queue(maxsize)
+        self._queue: asyncio.Queue[tuple[Update, bool]] = asyncio.Queue(maxsize)
         self._closed = False
         self._ended = False
         self.dropped = 0
         """Updates this subscriber missed because it did not keep up."""
 
-    def offer(self, snapshot: Snapshot) -> bool:
-        """Queue an update without waiting; drops the oldest when full. False if one was dropped."""
+    def offer(self, update: Update, *, whole: bool = False) -> bool:
+        """Queue an update without waiting (`whole`: as its whole snapshot).
+
+        When the queue is full the oldest update is dropped, and the oldest
+        one left is delivered whole, since it can no longer be applied to
+        what the subscriber has. False if one was dropped.
+        """
         if self._closed or self._ended:
             return True
-        kept = True
-        while self._queue.full():
+        kept = not self._queue.full()
+        if not kept:
             self._queue.get_nowait()
-            kept = False
             self.dropped += 1
-        self._queue.put_nowait(snapshot)
+            held = [self._queue.get_nowait() for _ in range(self._queue.qsize())]
+            if held:
+                held[0] = (held[0][0], True)
+            else:
+                whole = True
+            for item in held:
+                self._queue.put_nowait(item)
+        self._queue.put_nowait((update, whole))
         return kept
 
     # A timeout here is a keepalive tick for the caller (None), not an error.
@@ -189,12 +232,12 @@ class Subscription:
         if self._queue.empty() and (self._closed or self._ended):
             raise StopAsyncIteration
         try:
-            update = await asyncio.wait_for(self._queue.get(), timeout)
+            update, whole = await asyncio.wait_for(self._queue.get(), timeout)
         except TimeoutError:
             return None
         if update is _CLOSED:
             raise StopAsyncIteration
-        return update
+        return update.full() if whole else update.changes
 
     def __aiter__(self) -> Subscription:
         return self
@@ -209,7 +252,7 @@ class Subscription:
         """Called by the pipeline when it stops: iteration ends after queued updates."""
         self._ended = True
         if self._queue.empty():  # wake a reader waiting in next_update
-            self._queue.put_nowait(_CLOSED)
+            self._queue.put_nowait((_CLOSED, False))
 
     def close(self) -> None:
         self._closed = True
@@ -231,7 +274,7 @@ class LiveMetrics:
         state: CenterState,
         caller_key: CallerKeyer,
         *,
-        render: Render = default_render,
+        render: Render | Renderer = default_render,
         clock: Callable[[], float] = time.time,
         batch_max: int = 500,
         flush_interval: float = 0.05,
@@ -248,7 +291,7 @@ class LiveMetrics:
         self.store = store
         self.state = state
         self._caller_key = caller_key
-        self._render = render
+        self._renderer: Renderer = render if isinstance(render, Renderer) else _WholeSnapshots(render)
         self._clock = clock
         self._batch_max = batch_max
         self._flush_interval = flush_interval
@@ -263,7 +306,7 @@ class LiveMetrics:
         self.rejects: Counter[str] = Counter()
         self._backlog: deque[DomainEvent] = deque()
         self._subscribers: set[Subscription] = set()
-        self._latest: Snapshot | None = None
+        self._latest: Update | None = None
         self._dirty = True
         self._running = False
         self._source_error: Exception | None = None
@@ -281,7 +324,8 @@ class LiveMetrics:
         """Convert and apply one AMI message now; queue its event for the store."""
         self.stats.messages += 1
         before = self.rejects.total()
-        event = from_ami(headers_of(message), received_at, self._caller_key, self.rejects)
+        headers = message if isinstance(message, AmiMessage) else headers_of(message)
+        event = from_ami(headers, received_at, self._caller_key, self.rejects)
         if event is None:
             self.stats.rejected += self.rejects.total() - before
             return None
@@ -396,9 +440,7 @@ class LiveMetrics:
         if not batch:
             return True
         try:
-            stored = await asyncio.wait_for(
-                asyncio.to_thread(self.store.append, batch), self._store_timeout
-            )
+            stored = await asyncio.wait_for(asyncio.to_thread(self.store.append, batch), self._store_timeout)
         except Exception as exc:  # any store failure: keep the batch, retry later
             self.stats.store_errors += 1
             log.warning("metrics_store_append_failed", error=repr(exc), batch=len(batch))
@@ -431,25 +473,28 @@ class LiveMetrics:
     # -- subscribers -----------------------------------------------------------
 
     def latest(self) -> Snapshot:
-        """The newest snapshot, rendered now if the state changed since the last one."""
+        """The whole snapshot now (published first if the state changed since the last one)."""
+        return self._current().full()
+
+    def _current(self) -> Update:
         if self._latest is None or self._dirty:
             return self.publish()
         return self._latest
 
-    def publish(self) -> Snapshot:
-        """Render a snapshot now and offer it to every subscriber (never waits)."""
-        snapshot = self._render(self.state, self._clock())
-        self._latest, self._dirty = snapshot, False
+    def publish(self) -> Update:
+        """Render an update now and offer it to every subscriber (never waits)."""
+        update = self._renderer.update(self.state, self._clock())
+        self._latest, self._dirty = update, False
         self.stats.published += 1
         for subscription in list(self._subscribers):
-            if not subscription.offer(snapshot):
+            if not subscription.offer(update):
                 self.stats.dropped += 1
-        return snapshot
+        return update
 
     def subscribe(self) -> Subscription:
-        """A new subscription, primed with the current snapshot."""
+        """A new subscription: the current whole snapshot, then every update after it."""
         subscription = Subscription(self, self._subscriber_queue)
-        subscription.offer(self.latest())
+        subscription.offer(self._current(), whole=True)
         self._subscribers.add(subscription)
         if not self._running and self._done.is_set() and self._stopping.is_set():
             subscription.end()

@@ -1,8 +1,9 @@
 """Prometheus exposition of the live floor and today's KPIs.
 
 `CenterCollector` is a custom collector: on every scrape it reads the
-`CenterState` (snapshot at `clock()`, today's rows cut by group, line, tier
-and language) and the pipeline counters, and yields metric families. It is
+`CenterState` (snapshot at `clock()`, today's call counts cut by group,
+line, tier and language, from the reducer's live sums) and the pipeline
+counters, and yields metric families. It is
 registered in a registry of its own (`exposition`), never in
 prometheus_client's global default registry. Call it on the event loop
 thread, where the state is mutated, not from a worker thread.
@@ -29,7 +30,7 @@ from prometheus_client.registry import Collector
 
 from . import kpi
 from .live import PipelineStats
-from .reducer import CenterState, GroupBy, KpiRow, SeatState
+from .reducer import CallCounts, CenterState, LiveCut, SeatState
 from .views import TIER_ORDER, UNKNOWN, CatalogLike, utc_offset_seconds
 
 __all__ = ["CONTENT_TYPE", "CenterCollector", "exposition"]
@@ -78,12 +79,10 @@ class CenterCollector:
         snapshot = self._state.snapshot(now)
         day = kpi.day_start(now, utc_offset_seconds(self._catalog, now))
 
-        def today(group_by: GroupBy) -> list[KpiRow]:
-            return self._state.kpis(day, now, group_by, interval=None)
+        def today(group_by: LiveCut) -> list[CallCounts]:
+            return self._state.today_counts(now, day, group_by)
 
-        waiting = GaugeMetricFamily(
-            "ivr_queue_callers_waiting", "Callers waiting in the queue now.", labels=["queue"]
-        )
+        waiting = GaugeMetricFamily("ivr_queue_callers_waiting", "Callers waiting in the queue now.", labels=["queue"])
         longest = GaugeMetricFamily(
             "ivr_queue_longest_wait_seconds",
             "Wait so far of the longest-waiting caller now (0 when none).",
@@ -119,11 +118,10 @@ class CenterCollector:
         yield from (seat, in_state)
         yield from self._pipeline_metrics()
 
-    def _queue_today(self, rows: Iterable[KpiRow]) -> Iterator[Metric]:
+    def _queue_today(self, rows: Iterable[CallCounts]) -> Iterator[Metric]:
         by_queue = {row.key: row for row in rows if row.key is not None}
         counts = {
-            name: GaugeMetricFamily(f"ivr_queue_{name}_today", doc, labels=["queue"])
-            for name, doc in _QUEUE_COUNTS
+            name: GaugeMetricFamily(f"ivr_queue_{name}_today", doc, labels=["queue"]) for name, doc in _QUEUE_COUNTS
         }
         ratios = {
             "service_level": GaugeMetricFamily(
@@ -161,7 +159,7 @@ class CenterCollector:
         yield from counts.values()
         yield from ratios.values()
 
-    def _cut_today(self, cut: str, rows: Iterable[KpiRow]) -> Iterator[Metric]:
+    def _cut_today(self, cut: str, rows: Iterable[CallCounts]) -> Iterator[Metric]:
         known = self._known[cut]
         totals: dict[str, dict[str, int]] = defaultdict(lambda: dict.fromkeys(_CUT_COUNTS, 0))
         for row in rows:
@@ -171,9 +169,7 @@ class CenterCollector:
             for name in _CUT_COUNTS:
                 totals[key][name] += getattr(row, name)
         for name in _CUT_COUNTS:
-            family = GaugeMetricFamily(
-                f"ivr_{cut}_{name}_today", f"Calls {name} today by {cut}.", labels=[cut]
-            )
+            family = GaugeMetricFamily(f"ivr_{cut}_{name}_today", f"Calls {name} today by {cut}.", labels=[cut])
             for key in sorted(totals):
                 family.add_metric([key], totals[key][name])
             yield family

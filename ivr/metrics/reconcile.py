@@ -71,9 +71,7 @@ def _figures(row: KpiRow) -> dict[str, float]:
     }
 
 
-def _day_rows(
-    state: CenterState, days: Iterable[float]
-) -> dict[tuple[float, str], dict[str, float]]:
+def _day_rows(state: CenterState, days: Iterable[float]) -> dict[tuple[float, str], dict[str, float]]:
     out: dict[tuple[float, str], dict[str, float]] = {}
     for day in days:
         for row in state.kpis(day, day + 86400, "group", interval=None):
@@ -115,9 +113,7 @@ def reconcile(
         for figure in COMPARED:
             a, b = mine[figure], theirs[figure]
             tolerance = (
-                talk_tolerance_per_call * max(mine["handled"], theirs["handled"])
-                if figure == "talk_seconds"
-                else 0.0
+                talk_tolerance_per_call * max(mine["handled"], theirs["handled"]) if figure == "talk_seconds" else 0.0
             )
             if abs(a - b) > tolerance:
                 differences.append(KpiDifference(day, group, figure, a, b))

@@ -100,9 +100,7 @@ class SqliteEventStore:
                 self._db.execute("INSERT INTO schema_version VALUES (?)", (SCHEMA_VERSION,))
             elif row[0] != SCHEMA_VERSION:
                 self._db.close()
-                raise EventStoreError(
-                    f"{path}: schema version {row[0]}, this code reads {SCHEMA_VERSION}"
-                )
+                raise EventStoreError(f"{path}: schema version {row[0]}, this code reads {SCHEMA_VERSION}")
 
     def append(self, events: Iterable[DomainEvent]) -> int:
         rows = [
@@ -117,8 +115,7 @@ class SqliteEventStore:
             self._db.execute("BEGIN IMMEDIATE")
             try:
                 self._db.executemany(
-                    "INSERT OR IGNORE INTO events (at, type, uniqueid, body, digest)"
-                    " VALUES (?, ?, ?, ?, ?)",
+                    "INSERT OR IGNORE INTO events (at, type, uniqueid, body, digest) VALUES (?, ?, ?, ?, ?)",
                     rows,
                 )
             except BaseException:

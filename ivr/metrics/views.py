@@ -1,7 +1,8 @@
 """Reducer results as JSON-ready dicts and CSV: what the API and the wallboard show.
 
-Pure functions: a `CenterSnapshot` and `KpiRow`s in (with the catalog for
-names and targets), plain dicts out. Nothing reads the clock; "now" is passed.
+Pure functions: a `CenterSnapshot` and `KpiRow`s (or the reducer's live
+`CallCounts`) in, with the catalog for names and targets; plain dicts out.
+Nothing reads the clock; "now" is passed.
 
 Status colours
 --------------
@@ -35,7 +36,7 @@ from typing import Any, Literal, Protocol
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from . import kpi
-from .reducer import CenterSnapshot, CenterState, GroupSnapshot, KpiRow
+from .reducer import AgentSnapshot, CenterSnapshot, CenterState, GroupSnapshot, KpiRow, LiveCut
 
 Status = Literal["green", "amber", "red", "none"]
 
@@ -125,6 +126,41 @@ class CatalogLike(Protocol):
     def seats(self) -> Sequence[SeatLike]: ...
 
 
+class CountsRow(Protocol):
+    """What the views read of a row: a `KpiRow` or the reducer's live `CallCounts`."""
+
+    @property
+    def start(self) -> float: ...
+    @property
+    def group_by(self) -> str | None: ...
+    @property
+    def key(self) -> str | None: ...
+    @property
+    def offered(self) -> int: ...
+    @property
+    def answered(self) -> int: ...
+    @property
+    def abandoned(self) -> int: ...
+    @property
+    def short_abandoned(self) -> int: ...
+    @property
+    def exited(self) -> int: ...
+    @property
+    def waiting(self) -> int: ...
+    @property
+    def answered_in_service_level(self) -> int: ...
+    @property
+    def service_level(self) -> float | None: ...
+    @property
+    def answer_rate(self) -> float | None: ...
+    @property
+    def abandon_rate(self) -> float | None: ...
+    @property
+    def asa(self) -> float | None: ...
+    @property
+    def aht(self) -> float | None: ...
+
+
 # -- small helpers ----------------------------------------------------------------
 
 
@@ -147,9 +183,7 @@ def kpi_status(value: float | None, target: float | None, *, higher_is_better: b
     return "amber" if miss <= AMBER_BAND * abs(target) + 1e-9 else "red"
 
 
-def _kpi(
-    value: float | None, target: float | None, *, higher: bool, seconds: bool
-) -> dict[str, Any]:
+def _kpi(value: float | None, target: float | None, *, higher: bool, seconds: bool) -> dict[str, Any]:
     shown = _secs(value) if seconds else _rate(value)
     return {
         "value": shown,
@@ -178,11 +212,11 @@ def _iso(at: float, tz: tzinfo) -> str:
     return datetime.fromtimestamp(at, tz).isoformat(timespec="seconds")
 
 
-def _rows_by(rows: Iterable[KpiRow], group_by: str | None) -> dict[str | None, KpiRow]:
+def _rows_by(rows: Iterable[CountsRow], group_by: str | None) -> dict[str | None, CountsRow]:
     return {row.key: row for row in rows if row.group_by == group_by}
 
 
-def _counts(row: KpiRow | None) -> dict[str, int]:
+def _counts(row: CountsRow | None) -> dict[str, int]:
     if row is None:
         return dict.fromkeys(
             ("offered", "answered", "abandoned", "short_abandoned", "exited", "waiting",
@@ -200,7 +234,7 @@ def _counts(row: KpiRow | None) -> dict[str, int]:
     }
 
 
-def _plain_kpis(row: KpiRow | None) -> dict[str, float | None]:
+def _plain_kpis(row: CountsRow | None) -> dict[str, float | None]:
     if row is None:
         return dict.fromkeys(("service_level", "answer_rate", "abandon_rate", "asa", "aht"))
     return {
@@ -235,16 +269,22 @@ def _agent_counts(group: GroupSnapshot | None) -> dict[str, int]:
 
 
 def queues_view(
-    snapshot: CenterSnapshot, kpis_today: Iterable[KpiRow], catalog: CatalogLike | None
+    snapshot: CenterSnapshot, kpis_today: Iterable[CountsRow], catalog: CatalogLike | None
 ) -> list[dict[str, Any]]:
     """Per skill group: the floor now, today's counts and KPIs against targets.
 
-    `kpis_today` are rows cut by group (`CenterState.today(..., "group")`);
-    rows of other cuts are ignored. Groups come in catalog order, then any
-    other queue seen, by name.
+    `kpis_today` are rows cut by group (`CenterState.today(..., "group")`, or
+    `today_counts(..., "group")`: the same numbers); rows of other cuts are
+    ignored. Groups come in catalog order, then any other queue seen, by name.
     """
+    return _queues(snapshot.groups, kpis_today, catalog)
+
+
+def _queues(
+    groups: Iterable[GroupSnapshot], kpis_today: Iterable[CountsRow], catalog: CatalogLike | None
+) -> list[dict[str, Any]]:
     today = _rows_by(kpis_today, "group")
-    floor = {g.group: g for g in snapshot.groups}
+    floor = {g.group: g for g in groups}
     queues = {q.id: q for q in catalog.queues} if catalog else {}
     extra = sorted((set(floor) | {k for k in today if k is not None}) - set(queues))
     out: list[dict[str, Any]] = []
@@ -267,7 +307,7 @@ def queues_view(
 
 
 def _group_kpis(
-    queue: QueueLike | None, group: GroupSnapshot | None, row: KpiRow | None
+    queue: QueueLike | None, group: GroupSnapshot | None, row: CountsRow | None
 ) -> dict[str, dict[str, Any]]:
     t: dict[str, float | None] = dict.fromkeys(
         ("service_level", "answer_rate", "abandon_rate", "asa_seconds", "aht_seconds")
@@ -305,27 +345,32 @@ def _group_kpis(
     }
 
 
-def agents_view(
-    snapshot: CenterSnapshot, catalog: CatalogLike | None = None
-) -> list[dict[str, Any]]:
+def agents_view(snapshot: CenterSnapshot, catalog: CatalogLike | None = None) -> list[dict[str, Any]]:
     """Per seat: state, since when, time in state (s), pause reason, groups."""
-    names = {seat.id: seat.name for seat in catalog.seats} if catalog else {}
-    return [
-        {
-            "agent": a.agent,
-            "name": names.get(a.agent, a.agent),
-            "state": a.state.value,
-            "since": a.since,
-            "time_in_state": _secs(a.time_in_state),
-            "reason": a.paused_reason,
-            "groups": list(a.groups),
-        }
-        for a in snapshot.agents
-    ]
+    names = seat_names(catalog)
+    return [agent_view(a, names) for a in snapshot.agents]
+
+
+def seat_names(catalog: CatalogLike | None) -> dict[str, str]:
+    """Seat id -> name, from the catalog."""
+    return {seat.id: seat.name for seat in catalog.seats} if catalog else {}
+
+
+def agent_view(a: AgentSnapshot, names: Mapping[str, str]) -> dict[str, Any]:
+    """One seat of `agents_view`."""
+    return {
+        "agent": a.agent,
+        "name": names.get(a.agent, a.agent),
+        "state": a.state.value,
+        "since": a.since,
+        "time_in_state": _secs(a.time_in_state),
+        "reason": a.paused_reason,
+        "groups": list(a.groups),
+    }
 
 
 def _cut_view(
-    rows: Iterable[KpiRow], group_by: str, order: Sequence[str], names: Mapping[str, dict[str, Any]]
+    rows: Iterable[CountsRow], group_by: str, order: Sequence[str], names: Mapping[str, dict[str, Any]]
 ) -> list[dict[str, Any]]:
     cut = _rows_by(rows, group_by)
     seen = [k for k in cut if k is not None and k not in order]
@@ -336,14 +381,14 @@ def _cut_view(
     return out
 
 
-def lines_view(today_rows: Iterable[KpiRow], catalog: CatalogLike | None) -> list[dict[str, Any]]:
+def lines_view(today_rows: Iterable[CountsRow], catalog: CatalogLike | None) -> list[dict[str, Any]]:
     """Today per service line (catalog numbers first), from rows cut by line."""
     numbers = list(catalog.numbers) if catalog else []
     names = {n.id: {"name": n.name, "number": n.number} for n in numbers}
     return _cut_view(today_rows, "line", [n.id for n in numbers], names)
 
 
-def tiers_view(today_rows: Iterable[KpiRow], catalog: CatalogLike | None) -> list[dict[str, Any]]:
+def tiers_view(today_rows: Iterable[CountsRow], catalog: CatalogLike | None) -> list[dict[str, Any]]:
     """Today per customer tier (tiers the catalog's lines use first), from rows cut by tier."""
     used = {n.tier for n in catalog.numbers} if catalog else set()
     order = [t for t in TIER_ORDER if t in used]
@@ -433,8 +478,8 @@ def kpis_csv(rows: Iterable[KpiRow], tz: tzinfo = UTC) -> str:
 
 def wallboard_payload(
     snapshot: CenterSnapshot,
-    today_rows: Iterable[KpiRow],
-    interval_rows: Iterable[KpiRow],
+    today_rows: Iterable[CountsRow],
+    interval_rows: Iterable[CountsRow],
     catalog: CatalogLike | None,
     now: float,
 ) -> dict[str, Any]:
@@ -443,6 +488,26 @@ def wallboard_payload(
     `today_rows`: today's rows of any cuts (None, "group", "line", "tier");
     `interval_rows`: center-total rows by 15-minute interval for today.
     """
+    payload = wallboard_sections(snapshot.groups, today_rows, interval_rows, catalog, now)
+    agents = agents_view(snapshot, catalog)
+    # The page's order: agents after the queues.
+    return {key: agents if key == "agents" else payload[key] for key in WALLBOARD_SECTIONS}
+
+
+WALLBOARD_SECTIONS = (
+    "version", "at", "center", "amber_band", "totals", "queues", "agents", "lines", "tiers", "intervals",
+)  # fmt: skip
+"""The keys of a wallboard payload, in order."""
+
+
+def wallboard_sections(
+    groups: Sequence[GroupSnapshot],
+    today_rows: Iterable[CountsRow],
+    interval_rows: Iterable[CountsRow],
+    catalog: CatalogLike | None,
+    now: float,
+) -> dict[str, Any]:
+    """`wallboard_payload` without its `agents` (all the rest is per group, line, tier or interval)."""
     today = list(today_rows)
     tz = timezone_of(catalog)
     total = _rows_by(today, None).get(None)
@@ -455,12 +520,11 @@ def wallboard_payload(
         },
         "amber_band": AMBER_BAND,
         "totals": {
-            "waiting": sum(g.waiting for g in snapshot.groups),
+            "waiting": sum(g.waiting for g in groups),
             **_counts(total),
             **_plain_kpis(total),
         },
-        "queues": queues_view(snapshot, today, catalog),
-        "agents": agents_view(snapshot, catalog),
+        "queues": _queues(groups, today, catalog),
         "lines": lines_view(today, catalog),
         "tiers": tiers_view(today, catalog),
         "intervals": [
@@ -478,21 +542,31 @@ def wallboard_payload(
     }
 
 
-def render_wallboard(state: CenterState, catalog: CatalogLike | None, now: float) -> dict[str, Any]:
-    """`wallboard_payload` of `state` at `now`: the live pipeline's `render`.
+def live_sections(state: CenterState, catalog: CatalogLike | None, now: float) -> dict[str, Any]:
+    """`wallboard_sections` of `state` at `now`, from the reducer's live sums.
 
-    Costs one pass over today's calls per cut (center, group, line, tier,
-    and the interval chart): call it at most about once a second.
+    Costs no pass over today's calls or the seats: a few milliseconds at any
+    size of day, so it can run on every publish.
     """
-    offset = utc_offset_seconds(catalog, now)
-    day = kpi.day_start(now, offset)
-    today = [
-        row
-        for group_by in (None, "group", "line", "tier")
-        for row in state.kpis(day, now, group_by, interval=None)
-    ]
-    intervals = state.kpis(day, now, None, interval=kpi.INTERVAL_SECONDS)
-    return wallboard_payload(state.snapshot(now), today, intervals, catalog, now)
+    day = kpi.day_start(now, utc_offset_seconds(catalog, now))
+    today = [row for group_by in _WALLBOARD_CUTS for row in state.today_counts(now, day, group_by)]
+    return wallboard_sections(state.floor(now), today, state.today_intervals(now, day), catalog, now)
+
+
+_WALLBOARD_CUTS: tuple[LiveCut, ...] = (None, "group", "line", "tier")
+
+
+def render_wallboard(state: CenterState, catalog: CatalogLike | None, now: float) -> dict[str, Any]:
+    """`wallboard_payload` of `state` at `now`.
+
+    The KPIs come from the reducer's live sums; the agents are every seat, so
+    this grows with the floor (a publisher sends `ivr.metrics.wallboard`
+    updates instead, with only the seats that changed).
+    """
+    payload = live_sections(state, catalog, now)
+    names = seat_names(catalog)
+    agents = [agent_view(a, names) for a in state.snapshot(now).agents]
+    return {key: agents if key == "agents" else payload[key] for key in WALLBOARD_SECTIONS}
 
 
 # -- Server-Sent Events ---------------------------------------------------------------
@@ -502,7 +576,10 @@ SSE_KEEPALIVE = b": keepalive\n\n"
 
 
 def sse_event(
-    data: Mapping[str, Any], *, event: str | None = None, event_id: str | None = None,
+    data: Mapping[str, Any],
+    *,
+    event: str | None = None,
+    event_id: str | None = None,
     retry_ms: int | None = None,
 ) -> bytes:
     """One SSE message carrying `data` as compact JSON (one `data:` line).

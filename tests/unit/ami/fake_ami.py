@@ -47,9 +47,7 @@ Handler = Callable[[FakeConnection, AmiMessage], Awaitable[None] | None]
 
 
 class FakeAmi:
-    def __init__(
-        self, *, secret: str = SECRET, banner: str = BANNER, answer_pings: bool = True
-    ) -> None:
+    def __init__(self, *, secret: str = SECRET, banner: str = BANNER, answer_pings: bool = True) -> None:
         self.secret = secret
         self.banner = banner
         self.answer_pings = answer_pings
@@ -64,12 +62,7 @@ class FakeAmi:
 
     def actions(self, name: str) -> list[tuple[int, AmiMessage]]:
         """Every action of that name received, with the index of its connection."""
-        return [
-            (conn.index, m)
-            for conn in self.connections
-            for m in conn.received
-            if m.name.lower() == name.lower()
-        ]
+        return [(conn.index, m) for conn in self.connections for m in conn.received if m.name.lower() == name.lower()]
 
     async def wait_until(self, predicate: Callable[[], bool], what: str) -> None:
         try:

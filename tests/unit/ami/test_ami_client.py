@@ -106,9 +106,7 @@ async def events_until(client: AmiClient, name: str) -> list[str]:
 # --------------------------------------------------------------------------- login
 
 
-async def test_logs_in_with_the_configured_user_and_asks_for_events(
-    server: FakeAmi, start_client: StartClient
-) -> None:
+async def test_logs_in_with_the_configured_user_and_asks_for_events(server: FakeAmi, start_client: StartClient) -> None:
     client = await start_client()
 
     assert client.connected
@@ -118,9 +116,7 @@ async def test_logs_in_with_the_configured_user_and_asks_for_events(
     assert (await next_event(client)).name == "FullyBooted"
 
 
-async def test_events_off_asks_asterisk_for_no_events(
-    server: FakeAmi, start_client: StartClient
-) -> None:
+async def test_events_off_asks_asterisk_for_no_events(server: FakeAmi, start_client: StartClient) -> None:
     await start_client(events_off=True)
 
     ((_, login),) = server.actions("Login")
@@ -185,11 +181,7 @@ async def test_responses_are_paired_by_action_id_when_asterisk_answers_out_of_or
         if len(held) == 2:
             for pending in reversed(held):
                 iface = pending["Interface"]
-                conn.send(
-                    message(
-                        "Response: Success", f"ActionID: {pending.action_id}", f"Message: {iface}"
-                    )
-                )
+                conn.send(message("Response: Success", f"ActionID: {pending.action_id}", f"Message: {iface}"))
 
     server.handlers["queueadd"] = answer_in_reverse
     client = await start_client()
@@ -203,9 +195,7 @@ async def test_responses_are_paired_by_action_id_when_asterisk_answers_out_of_or
     assert second["Message"] == "PJSIP/1002"
 
 
-async def test_action_ids_are_unique_and_carry_the_client_name(
-    server: FakeAmi, start_client: StartClient
-) -> None:
+async def test_action_ids_are_unique_and_carry_the_client_name(server: FakeAmi, start_client: StartClient) -> None:
     client = await start_client(name="metrics")
 
     await asyncio.gather(*(client.action("QueueSummary") for _ in range(5)))
@@ -262,9 +252,7 @@ async def test_an_action_before_login_is_refused_at_once_and_never_sent_later(
     await client.close()
 
 
-async def test_header_injection_is_refused_before_anything_is_sent(
-    server: FakeAmi, start_client: StartClient
-) -> None:
+async def test_header_injection_is_refused_before_anything_is_sent(server: FakeAmi, start_client: StartClient) -> None:
     client = await start_client()
 
     with pytest.raises(ValueError):
@@ -301,8 +289,7 @@ async def test_action_list_collects_queue_status_until_complete_and_keeps_it_off
 
     server.handlers["queuestatus"] = queue_status_with_an_event_in_between
     server.handlers["userevent"] = lambda conn, action: conn.send(
-        message("Event: UserEvent", "UserEvent: marker")
-        + message("Response: Success", f"ActionID: {action.action_id}")
+        message("Event: UserEvent", "UserEvent: marker") + message("Response: Success", f"ActionID: {action.action_id}")
     )
     client = await start_client()
 
@@ -319,9 +306,7 @@ async def test_action_list_collects_queue_status_until_complete_and_keeps_it_off
     ]
 
 
-async def test_a_refused_list_action_raises_at_once(
-    server: FakeAmi, start_client: StartClient
-) -> None:
+async def test_a_refused_list_action_raises_at_once(server: FakeAmi, start_client: StartClient) -> None:
     server.handlers["coreshowchannels"] = lambda conn, action: conn.send(
         error_response(action.action_id or "", "Permission denied")
     )
@@ -343,8 +328,7 @@ async def test_a_list_that_never_completes_times_out_and_its_late_items_are_disc
 
     server.handlers["queuestatus"] = ack_only
     server.handlers["userevent"] = lambda conn, action: conn.send(
-        message("Event: UserEvent", "UserEvent: marker")
-        + message("Response: Success", f"ActionID: {action.action_id}")
+        message("Event: UserEvent", "UserEvent: marker") + message("Response: Success", f"ActionID: {action.action_id}")
     )
     client = await start_client(action_timeout=0.2)
 
@@ -378,9 +362,7 @@ async def test_an_event_answering_a_plain_action_still_reaches_the_queue(
 async def test_reconnects_after_asterisk_closes_the_connection_and_resyncs_again(
     server: FakeAmi, start_client: StartClient
 ) -> None:
-    server.handlers["queuestatus"] = lambda conn, action: conn.send(
-        queue_status(action.action_id or "")
-    )
+    server.handlers["queuestatus"] = lambda conn, action: conn.send(queue_status(action.action_id or ""))
     resyncs: list[int] = []
     resynced = asyncio.Event()
 
@@ -428,9 +410,7 @@ async def test_an_action_pending_when_the_link_drops_fails_and_is_not_resent(
     assert [index for index, _ in server.actions("QueuePause")] == [0]  # ... and got no replay
 
 
-async def test_an_unanswered_ping_means_a_dead_link_and_a_reconnect(
-    server: FakeAmi, start_client: StartClient
-) -> None:
+async def test_an_unanswered_ping_means_a_dead_link_and_a_reconnect(server: FakeAmi, start_client: StartClient) -> None:
     logins: list[int] = []
     relogged = asyncio.Event()
 
@@ -452,9 +432,7 @@ async def test_an_unanswered_ping_means_a_dead_link_and_a_reconnect(
     await server.wait_until(lambda: server.connections[0].closed, "the dead link closed")
 
 
-async def test_pings_that_are_answered_keep_the_link(
-    server: FakeAmi, start_client: StartClient
-) -> None:
+async def test_pings_that_are_answered_keep_the_link(server: FakeAmi, start_client: StartClient) -> None:
     client = await start_client(ping_interval=0.02, ping_timeout=1.0)
 
     await server.wait_until(lambda: len(server.actions("Ping")) >= 5, "five pings")
@@ -517,9 +495,7 @@ async def test_a_malformed_line_is_counted_and_the_next_event_still_arrives(
 # --------------------------------------------------------------------------- close
 
 
-async def test_close_logs_off_ends_run_and_ends_event_iteration(
-    server: FakeAmi, start_client: StartClient
-) -> None:
+async def test_close_logs_off_ends_run_and_ends_event_iteration(server: FakeAmi, start_client: StartClient) -> None:
     client = await start_client()
     seen: list[str] = []
 

@@ -236,9 +236,7 @@ def test_a_parser_started_mid_stream_reads_the_first_header_as_a_header() -> Non
 # --------------------------------------------------------------------------- bad input
 
 
-def test_line_without_separator_is_reported_skipped_and_the_message_keeps_its_other_headers() -> (
-    None
-):
+def test_line_without_separator_is_reported_skipped_and_the_message_keeps_its_other_headers() -> None:
     data = BANNER + "Event: QueueCallerLeave\r\ngarbage without separator\r\nQueue: vip\r\n\r\n"
     events = parse((data + FULLY_BOOTED).encode())
 
@@ -256,9 +254,7 @@ def test_line_without_separator_is_reported_skipped_and_the_message_keeps_its_ot
     ).filter(lambda s: s.strip() == s and s.strip()),
     cuts=st.lists(st.integers(min_value=1, max_value=40), max_size=50),
 )
-def test_a_malformed_line_between_messages_never_loses_the_next_message(
-    junk: str, cuts: list[int]
-) -> None:
+def test_a_malformed_line_between_messages_never_loses_the_next_message(junk: str, cuts: list[int]) -> None:
     data = (BANNER + FULLY_BOOTED + junk + "\r\n" + QUEUE_CALLER_JOIN).encode()
 
     events = parse(data, cuts)
@@ -365,9 +361,7 @@ def test_legacy_output_without_final_newline_is_glued_to_the_end_marker() -> Non
 def test_an_action_is_crlf_lines_with_action_and_action_id_first_then_a_blank_line() -> None:
     data = format_action("QueuePause", "ivr-7", {"Interface": "PJSIP/1001", "Paused": "true"})
 
-    assert data == (
-        b"Action: QueuePause\r\nActionID: ivr-7\r\nInterface: PJSIP/1001\r\nPaused: true\r\n\r\n"
-    )
+    assert data == (b"Action: QueuePause\r\nActionID: ivr-7\r\nInterface: PJSIP/1001\r\nPaused: true\r\n\r\n")
 
 
 def test_a_sequence_value_repeats_the_key_in_order() -> None:
@@ -433,9 +427,7 @@ def test_any_safe_action_round_trips_through_the_parser(headers: dict[str, str])
     after=st.text(max_size=20),
     in_key=st.booleans(),
 )
-def test_any_key_or_value_holding_cr_lf_or_nul_is_refused(
-    before: str, bad: str, after: str, in_key: bool
-) -> None:
+def test_any_key_or_value_holding_cr_lf_or_nul_is_refused(before: str, bad: str, after: str, in_key: bool) -> None:
     text = before + bad + after
     headers = {text: "v"} if in_key else {"UserEvent": text}
 

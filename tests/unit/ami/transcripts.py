@@ -16,9 +16,7 @@ def message(*lines: str) -> str:
 
 
 def login_success(action_id: str) -> str:
-    return message(
-        "Response: Success", f"ActionID: {action_id}", "Message: Authentication accepted"
-    )
+    return message("Response: Success", f"ActionID: {action_id}", "Message: Authentication accepted")
 
 
 def login_failed(action_id: str) -> str:

@@ -71,8 +71,6 @@ def transcript_messages() -> list[AmiMessage]:
             return out
 
 
-async def as_stream(
-    messages: list[AmiMessage], received_at: float = 0.0
-) -> AsyncIterator[tuple[AmiMessage, float]]:
+async def as_stream(messages: list[AmiMessage], received_at: float = 0.0) -> AsyncIterator[tuple[AmiMessage, float]]:
     for message in messages:
         yield message, received_at

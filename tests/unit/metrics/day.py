@@ -51,9 +51,7 @@ def morning() -> list[DomainEvent]:
         abandoned("c3", joined=120, hold=40),
         abandoned("c4", joined=130, hold=3),
         answered("c5", joined=1000, hold=15, talk=300, agent="1001"),
-        answered(
-            "c6", joined=1100, hold=5, talk=60, agent="1002", line="platinum", tier="platinum"
-        ),
+        answered("c6", joined=1100, hold=5, talk=60, agent="1002", line="platinum", tier="platinum"),
         waiting,
     )
 

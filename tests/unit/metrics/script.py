@@ -38,17 +38,26 @@ def answered(
     ring = min(2.0, hold)
     return [
         CallerJoined(
-            at=at, queue=queue, uniqueid=uid, caller_hash=caller, position=1,
-            line=line, tier=tier, language=language,
+            at=at,
+            queue=queue,
+            uniqueid=uid,
+            caller_hash=caller,
+            position=1,
+            line=line,
+            tier=tier,
+            language=language,
         ),
         AgentCalled(at=at + hold - ring, queue=queue, uniqueid=uid, agent=agent),
         CallerLeft(at=at + hold, queue=queue, uniqueid=uid, position=1),
-        AgentConnected(
-            at=at + hold, queue=queue, uniqueid=uid, agent=agent, hold_time=hold, ring_time=ring
-        ),
+        AgentConnected(at=at + hold, queue=queue, uniqueid=uid, agent=agent, hold_time=hold, ring_time=ring),
         AgentCompleted(
-            at=at + hold + talk, queue=queue, uniqueid=uid, agent=agent,
-            hold_time=hold, talk_time=talk, reason="caller",
+            at=at + hold + talk,
+            queue=queue,
+            uniqueid=uid,
+            agent=agent,
+            hold_time=hold,
+            talk_time=talk,
+            reason="caller",
         ),
     ]
 
@@ -68,11 +77,21 @@ def abandoned(
     at = T0 + joined
     return [
         CallerJoined(
-            at=at, queue=queue, uniqueid=uid, caller_hash=caller, position=1,
-            line=line, tier=tier, language=language,
+            at=at,
+            queue=queue,
+            uniqueid=uid,
+            caller_hash=caller,
+            position=1,
+            line=line,
+            tier=tier,
+            language=language,
         ),
         CallerAbandoned(
-            at=at + hold, queue=queue, uniqueid=uid, position=1, original_position=1,
+            at=at + hold,
+            queue=queue,
+            uniqueid=uid,
+            position=1,
+            original_position=1,
             hold_time=hold,
         ),
         CallerLeft(at=at + hold, queue=queue, uniqueid=uid, position=1),

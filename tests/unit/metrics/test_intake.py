@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections import Counter
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from ivr.ami.protocol import AmiMessage, AmiParser
 from ivr.metrics.events import (
     AgentCompleted,
     AgentConnected,
@@ -19,7 +20,10 @@ from ivr.metrics.events import (
     SurveyRated,
 )
 from ivr.metrics.intake import CallerKeyer, from_ami
+from ivr.metrics.live import headers_of
 from ivr.metrics.reducer import CenterState
+
+from .center import transcript_messages
 
 KEY = CallerKeyer(b"test-salt-0123456789")
 NOW = 1_700_000_000.0
@@ -102,8 +106,12 @@ def test_agent_connect_names_the_seat_not_the_interface() -> None:
 def test_ring_no_answer_time_is_converted_from_milliseconds() -> None:
     event = from_ami(
         {
-            "Event": "AgentRingNoAnswer", "Queue": "vip", "Uniqueid": "u1",
-            "MemberName": "2001", "Interface": "PJSIP/2001", "RingTime": "15000",
+            "Event": "AgentRingNoAnswer",
+            "Queue": "vip",
+            "Uniqueid": "u1",
+            "MemberName": "2001",
+            "Interface": "PJSIP/2001",
+            "RingTime": "15000",
         },
         NOW,
         KEY,
@@ -114,22 +122,29 @@ def test_ring_no_answer_time_is_converted_from_milliseconds() -> None:
 def test_abandon_hold_time_is_a_duration() -> None:
     event = from_ami(
         {
-            "Event": "QueueCallerAbandon", "Queue": "vip", "Uniqueid": "u1",
-            "Position": "2", "OriginalPosition": "3", "HoldTime": "42",
+            "Event": "QueueCallerAbandon",
+            "Queue": "vip",
+            "Uniqueid": "u1",
+            "Position": "2",
+            "OriginalPosition": "3",
+            "HoldTime": "42",
         },
         NOW,
         KEY,
     )
-    assert event == CallerAbandoned(
-        at=NOW, queue="vip", uniqueid="u1", position=2, original_position=3, hold_time=42
-    )
+    assert event == CallerAbandoned(at=NOW, queue="vip", uniqueid="u1", position=2, original_position=3, hold_time=42)
 
 
 def test_agent_complete_carries_talk_time_and_reason() -> None:
     event = from_ami(
         {
-            "Event": "AgentComplete", "Queue": "vip", "Uniqueid": "u1", "MemberName": "2001",
-            "HoldTime": "7", "TalkTime": "120", "Reason": "transfer",
+            "Event": "AgentComplete",
+            "Queue": "vip",
+            "Uniqueid": "u1",
+            "MemberName": "2001",
+            "HoldTime": "7",
+            "TalkTime": "120",
+            "Reason": "transfer",
         },
         NOW,
         KEY,
@@ -141,8 +156,13 @@ def test_agent_complete_carries_talk_time_and_reason() -> None:
 def test_member_status_and_pause() -> None:
     status = from_ami(
         {
-            "Event": "QueueMemberStatus", "Queue": "vip", "MemberName": "2001",
-            "Interface": "PJSIP/2001", "Status": "5", "Paused": "0", "InCall": "0",
+            "Event": "QueueMemberStatus",
+            "Queue": "vip",
+            "MemberName": "2001",
+            "Interface": "PJSIP/2001",
+            "Status": "5",
+            "Paused": "0",
+            "InCall": "0",
             "Wrapuptime": "0",
         },
         NOW,
@@ -152,8 +172,11 @@ def test_member_status_and_pause() -> None:
     assert (status.agent, status.status, status.paused, status.wrapup) == ("2001", 5, False, 0)
     pause = from_ami(
         {
-            "Event": "QueueMemberPause", "Queue": "vip", "MemberName": "2001",
-            "Paused": "1", "PausedReason": "lunch",
+            "Event": "QueueMemberPause",
+            "Queue": "vip",
+            "MemberName": "2001",
+            "Paused": "1",
+            "PausedReason": "lunch",
         },
         NOW,
         KEY,
@@ -164,16 +187,33 @@ def test_member_status_and_pause() -> None:
 def test_survey_user_event_becomes_a_rating() -> None:
     event = from_ami(
         {
-            "Event": "UserEvent", "UserEvent": "IvrSurvey", "Uniqueid": "u9",
-            "CallUniqueid": "u1", "Queue": "vip", "Agent": "PJSIP/2001", "Rating": "4",
+            "Event": "UserEvent",
+            "UserEvent": "IvrSurvey",
+            "Uniqueid": "u9",
+            "CallUniqueid": "u1",
+            "Queue": "vip",
+            "Agent": "PJSIP/2001",
+            "Rating": "4",
             "ChanVariable": "IVR_LINE=vip",
         },
         NOW,
         KEY,
     )
-    assert event == SurveyRated(
-        at=NOW, uniqueid="u1", queue="vip", agent="2001", line="vip", rating=4
+    assert event == SurveyRated(at=NOW, uniqueid="u1", queue="vip", agent="2001", line="vip", rating=4)
+
+
+def test_queue_exit_user_event_becomes_an_overflow_and_a_bad_reason_is_rejected() -> None:
+    from ivr.metrics.events import CallerOverflowed
+
+    exit_event = {"Event": "UserEvent", "UserEvent": "IvrQueueExit", "Uniqueid": "u1", "Queue": "japanese",
+                  "Reason": "timeout", "Next": "english"}  # fmt: skip
+    assert from_ami(exit_event, NOW, KEY) == CallerOverflowed(
+        at=NOW, queue="japanese", uniqueid="u1", reason="timeout", next_queue="english"
     )
+    rejects: Counter[str] = Counter()
+    assert from_ami({**exit_event, "Reason": "boredom"}, NOW, KEY, rejects) is None
+    assert rejects == Counter({"UserEvent:bad_reason:Reason": 1})
+    assert from_ami({**exit_event, "UserEvent": "SomethingElse"}, NOW, KEY) is None
 
 
 def test_missing_or_malformed_header_gives_none_and_a_counted_reason() -> None:
@@ -206,8 +246,13 @@ def test_queue_status_resync_does_not_overwrite_the_original_join() -> None:
     original = from_ami(JOIN, NOW, KEY)
     resync = from_ami(
         {
-            "Event": "QueueEntry", "Queue": "vip", "Position": "1", "Uniqueid": "1699999990.1",
-            "CallerIDNum": "13800138000", "Wait": "30", "Priority": "10",
+            "Event": "QueueEntry",
+            "Queue": "vip",
+            "Position": "1",
+            "Uniqueid": "1699999990.1",
+            "CallerIDNum": "13800138000",
+            "Wait": "30",
+            "Priority": "10",
         },
         NOW + 30,
         KEY,
@@ -223,15 +268,45 @@ def test_queue_status_resync_does_not_overwrite_the_original_join() -> None:
 @given(
     st.dictionaries(
         st.sampled_from(
-            ["Event", "Queue", "Uniqueid", "MemberName", "Interface", "HoldTime", "TalkTime",
-             "RingTime", "Position", "OriginalPosition", "Status", "Paused", "Wait", "Rating",
-             "UserEvent", "Agent", "ChanVariable", "Timestamp", "Name", "Location"]
+            [
+                "Event",
+                "Queue",
+                "Uniqueid",
+                "MemberName",
+                "Interface",
+                "HoldTime",
+                "TalkTime",
+                "RingTime",
+                "Position",
+                "OriginalPosition",
+                "Status",
+                "Paused",
+                "Wait",
+                "Rating",
+                "UserEvent",
+                "Agent",
+                "ChanVariable",
+                "Timestamp",
+                "Name",
+                "Location",
+            ]
         ),
         st.one_of(
             st.text(alphabet="0123456789.-=/ aZ\n", max_size=12),
-            st.sampled_from(["AgentConnect", "QueueCallerJoin", "QueueEntry", "UserEvent",
-                             "QueueMemberStatus", "AgentRingNoAnswer", "IvrSurvey", "-1",
-                             "nan", "1e400"]),
+            st.sampled_from(
+                [
+                    "AgentConnect",
+                    "QueueCallerJoin",
+                    "QueueEntry",
+                    "UserEvent",
+                    "QueueMemberStatus",
+                    "AgentRingNoAnswer",
+                    "IvrSurvey",
+                    "-1",
+                    "nan",
+                    "1e400",
+                ]
+            ),
         ),
     )
 )
@@ -247,12 +322,17 @@ def test_an_ami_transcript_of_one_call_yields_its_kpis() -> None:
     transcript = [
         {**JOIN, **caller, "Timestamp": "1700000000.0"},
         {"Event": "AgentCalled", **caller, **member, "Timestamp": "1700000010.0"},
-        {"Event": "QueueCallerLeave", **caller, "Position": "1", "Count": "0",
-         "Timestamp": "1700000012.0"},
-        {"Event": "AgentConnect", **caller, **member, "HoldTime": "12", "RingTime": "2",
-         "Timestamp": "1700000012.0"},
-        {"Event": "AgentComplete", **caller, **member, "HoldTime": "12", "TalkTime": "95",
-         "Reason": "caller", "Timestamp": "1700000107.0"},
+        {"Event": "QueueCallerLeave", **caller, "Position": "1", "Count": "0", "Timestamp": "1700000012.0"},
+        {"Event": "AgentConnect", **caller, **member, "HoldTime": "12", "RingTime": "2", "Timestamp": "1700000012.0"},
+        {
+            "Event": "AgentComplete",
+            **caller,
+            **member,
+            "HoldTime": "12",
+            "TalkTime": "95",
+            "Reason": "caller",
+            "Timestamp": "1700000107.0",
+        },
     ]
     state = CenterState()
     for headers in transcript:
@@ -261,5 +341,65 @@ def test_an_ami_transcript_of_one_call_yields_its_kpis() -> None:
         state.apply(event)
     (row,) = state.kpis(1_700_000_000, 1_700_000_900, "line", interval=None)
     assert (row.key, row.offered, row.answered, row.asa, row.average_talk_time) == (
-        "vip", 1, 1, 12, 95,
+        "vip",
+        1,
+        1,
+        12,
+        95,
     )
+
+
+# --------------------------------------------------------------------------- messages read in place
+
+_HEADER_NAMES = [
+    "Event", "event", "Queue", "QUEUE", "Uniqueid", "MemberName", "Interface", "HoldTime", "TalkTime", "RingTime",
+    "Position", "OriginalPosition", "Status", "Paused", "PausedReason", "InCall", "Wrapuptime", "Wait", "Rating",
+    "UserEvent", "Agent", "ChanVariable", "chanvariable", "ChanVariable(IVR_LINE)", "chanvariable(ivr_tier)",
+    "Timestamp", "Name", "Location", "CallerIDNum", "CallUniqueid", "Line", "Priority", "Reason",
+]  # fmt: skip
+_VALUES = st.one_of(
+    st.text(alphabet="0123456789.-=/ aZ\r\u00a0\x1c", max_size=12),
+    st.sampled_from([
+        "AgentConnect", "QueueCallerJoin", "QueueEntry", "UserEvent", "QueueMemberStatus", "QueueMemberPause",
+        "AgentRingNoAnswer", "AgentComplete", "AgentCalled", "QueueCallerLeave", "IvrSurvey", "-1", "nan", "1e400",
+        "IVR_LINE=vip", "IVR_TIER=gold", "QUEUE_PRIO=3", " 12 ", "PJSIP/2001", "Local/2002@agents/n",
+    ]),
+)  # fmt: skip
+
+
+def _parsed(messages: list[list[tuple[str, str]]], repeat: int) -> list[AmiMessage]:
+    """The messages as the parser gives them after `repeat` readings (shapes learned, values captured)."""
+    parser = AmiParser(expect_banner=False)
+    data = "".join("".join(f"{k}: {v}\r\n" for k, v in headers) + "\r\n" for headers in messages).encode()
+    out: list[AmiMessage] = []
+    for _ in range(repeat):
+        parser.receive_data(data)
+        while isinstance(message := parser.next_event(), AmiMessage):
+            out.append(message)
+            from_ami(message, NOW, KEY)  # what the pipeline reads of it (teaches the shape its capture)
+    return out
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.lists(st.tuples(st.sampled_from(_HEADER_NAMES), _VALUES), min_size=1, max_size=12),
+        min_size=1,
+        max_size=4,
+    )
+)
+def test_a_message_read_in_place_gives_the_event_and_rejections_of_its_headers(
+    messages: list[list[tuple[str, str]]],
+) -> None:
+    for message in _parsed(messages, repeat=3):
+        in_place: Counter[str] = Counter()
+        copied: Counter[str] = Counter()
+        assert from_ami(message, NOW, KEY, in_place) == from_ami(headers_of(message), NOW, KEY, copied)
+        assert in_place == copied
+
+
+def test_the_recorded_transcript_gives_the_same_events_read_in_place() -> None:
+    messages = [m for m in _parsed([list(m.headers) for m in transcript_messages()], repeat=3)]
+    in_place = [from_ami(m, NOW, KEY) for m in messages]
+    assert in_place == [from_ami(headers_of(m), NOW, KEY) for m in messages]
+    assert sum(e is not None for e in in_place) == 3 * 8  # the transcript's 8 queue events, three times

@@ -16,6 +16,7 @@ from ivr.metrics.intake import CallerKeyer
 from ivr.metrics.live import LiveMetrics, group_configs, headers_of
 from ivr.metrics.reducer import CenterState, SeatState
 from ivr.metrics.store import SqliteEventStore
+from ivr.metrics.wallboard import Wallboard
 
 from .center import CATALOG, as_stream, transcript_messages
 
@@ -114,9 +115,7 @@ async def test_restart_recovery_replays_the_store_into_identical_kpis(tmp_path: 
     for restored in (after, windowed):
         assert restored.state.snapshot(now) == before.state.snapshot(now)
         for cut in (None, "group", "agent", "line", "tier", "language"):
-            assert restored.state.kpis(JOINED_AT - 900, now, cut) == before.state.kpis(
-                JOINED_AT - 900, now, cut
-            )
+            assert restored.state.kpis(JOINED_AT - 900, now, cut) == before.state.kpis(JOINED_AT - 900, now, cut)
 
 
 async def test_recover_refuses_to_run_while_consuming(tmp_path: Path) -> None:
@@ -281,3 +280,49 @@ async def test_a_failing_source_still_flushes_the_store_then_raises() -> None:
         await run(live, broken())
     assert len(store.events) == 8
     assert [u async for u in subscription]  # ended, not hanging
+
+
+# --------------------------------------------------------------------------- a renderer of updates
+
+
+def _applied(page: dict[str, Any], changes: dict[str, Any]) -> dict[str, Any]:
+    """An update applied as the wallboard page applies it."""
+    page = {**page}
+    for key, value in changes.items():
+        if key == "agents_changed":
+            where = {row["agent"]: i for i, row in enumerate(page["agents"])}
+            page["agents"] = list(page["agents"])
+            for row in value:
+                page["agents"][where[row["agent"]]] = row
+        else:
+            page[key] = value
+    return page
+
+
+async def test_a_subscriber_gets_the_whole_snapshot_then_what_changed() -> None:
+    live = pipeline(RecordingStore(), render=Wallboard(CATALOG))
+    with live.subscribe() as page:
+        first = await page.next_update(timeout=1.0)
+        assert first is not None and "agents" in first  # a whole snapshot
+        shown = first
+        for message in transcript_messages():
+            if live.feed(message, 0.0) is not None:
+                live.publish()
+                changes = await page.next_update(timeout=1.0)
+                assert changes is not None and "center" not in changes  # only what changed
+                shown = _applied(shown, changes)
+    assert shown == live.latest()
+
+
+async def test_a_subscriber_that_fell_behind_gets_a_whole_snapshot_for_what_it_missed() -> None:
+    live = pipeline(RecordingStore(), render=Wallboard(CATALOG), subscriber_queue=2)
+    with live.subscribe() as slow:
+        for message in transcript_messages():
+            if live.feed(message, 0.0) is not None:
+                live.publish()
+        assert slow.dropped > 0
+        older = await slow.next_update(timeout=1.0)
+        newest = await slow.next_update(timeout=1.0)
+    assert older is not None and newest is not None
+    assert "agents" in older  # whole: what it was built on was dropped
+    assert _applied(older, newest) == live.latest()

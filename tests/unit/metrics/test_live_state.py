@@ -43,7 +43,11 @@ def test_abandoned_caller_is_no_longer_waiting() -> None:
         [
             join("c1", 10),
             CallerAbandoned(
-                at=T0 + 20, queue=QUEUE, uniqueid="c1", position=1, original_position=1,
+                at=T0 + 20,
+                queue=QUEUE,
+                uniqueid="c1",
+                position=1,
+                original_position=1,
                 hold_time=10,
             ),
         ]
@@ -60,16 +64,17 @@ def test_seat_goes_ringing_on_call_wrap_up_then_available_after_wrapup_seconds()
         ]
     )
     assert state.snapshot(T0 + 13).agents[0].state is SeatState.RINGING
-    state.apply(
-        AgentConnected(
-            at=T0 + 15, queue=QUEUE, uniqueid="c1", agent="1001", hold_time=5, ring_time=3
-        )
-    )
+    state.apply(AgentConnected(at=T0 + 15, queue=QUEUE, uniqueid="c1", agent="1001", hold_time=5, ring_time=3))
     seat = state.snapshot(T0 + 45).agents[0]
     assert (seat.state, seat.time_in_state, seat.call_uniqueid) == (SeatState.ON_CALL, 30, "c1")
     state.apply(
         AgentCompleted(
-            at=T0 + 75, queue=QUEUE, uniqueid="c1", agent="1001", hold_time=5, talk_time=60,
+            at=T0 + 75,
+            queue=QUEUE,
+            uniqueid="c1",
+            agent="1001",
+            hold_time=5,
+            talk_time=60,
             reason="caller",
         )
     )
@@ -86,13 +91,20 @@ def test_paused_seat_reports_its_reason_and_device_loss_logs_it_out() -> None:
     state.apply(MemberPaused(at=T0 + 5, queue=QUEUE, agent="1001", paused=True, reason="lunch"))
     state.apply(
         MemberStatusChanged(
-            at=T0 + 6, queue=QUEUE, agent="1002", status=5, paused=False, paused_reason="",
+            at=T0 + 6,
+            queue=QUEUE,
+            agent="1002",
+            status=5,
+            paused=False,
+            paused_reason="",
             in_call=False,
         )
     )
     a1001, a1002 = state.snapshot(T0 + 65).agents
     assert (a1001.state, a1001.paused_reason, a1001.time_in_state) == (
-        SeatState.PAUSED, "lunch", 60,
+        SeatState.PAUSED,
+        "lunch",
+        60,
     )
     assert a1002.state is SeatState.LOGGED_OUT
     (group,) = state.snapshot(T0 + 65).groups
@@ -121,9 +133,7 @@ def test_answer_by_one_seat_stops_the_others_ringing() -> None:
             join("c1", 0),
             AgentCalled(at=T0 + 1, queue=QUEUE, uniqueid="c1", agent="1001"),
             AgentCalled(at=T0 + 1, queue=QUEUE, uniqueid="c1", agent="1002"),
-            AgentConnected(
-                at=T0 + 4, queue=QUEUE, uniqueid="c1", agent="1002", hold_time=4, ring_time=3
-            ),
+            AgentConnected(at=T0 + 4, queue=QUEUE, uniqueid="c1", agent="1002", hold_time=4, ring_time=3),
         ]
     )
     states = [a.state for a in state.snapshot(T0 + 5).agents]

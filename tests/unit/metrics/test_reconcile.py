@@ -46,15 +46,24 @@ def test_a_timeout_seen_as_abandon_on_ami_and_exit_in_queue_log_reconciles() -> 
     ami: list[DomainEvent] = [
         join,
         CallerAbandoned(
-            at=T0 + 60, queue=QUEUE, uniqueid="c1", position=1, original_position=1,
+            at=T0 + 60,
+            queue=QUEUE,
+            uniqueid="c1",
+            position=1,
+            original_position=1,
             hold_time=60,
         ),
     ]
     log: list[DomainEvent] = [
         join,
         CallerExited(
-            at=T0 + 60, queue=QUEUE, uniqueid="c1", reason="timeout", position=1,
-            original_position=1, hold_time=60,
+            at=T0 + 60,
+            queue=QUEUE,
+            uniqueid="c1",
+            reason="timeout",
+            position=1,
+            original_position=1,
+            hold_time=60,
         ),
     ]
     assert reconcile(ami, log, GROUPS).matches
@@ -65,7 +74,11 @@ def test_a_different_hold_time_shows_as_a_service_level_difference() -> None:
     # Inject: queue_log says c1 waited 25 s (outside 20 s), the store 10 s.
     altered = [
         AgentConnected(
-            at=e.at, queue=e.queue, uniqueid=e.uniqueid, agent=e.agent, hold_time=25,
+            at=e.at,
+            queue=e.queue,
+            uniqueid=e.uniqueid,
+            agent=e.agent,
+            hold_time=25,
             ring_time=e.ring_time,
         )
         if isinstance(e, AgentConnected) and e.uniqueid == "c1"
@@ -73,6 +86,4 @@ def test_a_different_hold_time_shows_as_a_service_level_difference() -> None:
         for e in events
     ]
     result = reconcile(events, altered, GROUPS)
-    assert [(d.figure, d.store, d.queue_log) for d in result.differences] == [
-        ("answered_in_service_level", 1, 0)
-    ]
+    assert [(d.figure, d.store, d.queue_log) for d in result.differences] == [("answered_in_service_level", 1, 0)]

@@ -99,9 +99,7 @@ def test_answer_at_exactly_the_threshold_is_within_service_level() -> None:
 
 
 def test_each_group_uses_its_own_service_level_threshold() -> None:
-    state = CenterState(
-        {QUEUE: GroupConfig(service_level_seconds=20), "vip": GroupConfig(service_level_seconds=10)}
-    )
+    state = CenterState({QUEUE: GroupConfig(service_level_seconds=20), "vip": GroupConfig(service_level_seconds=10)})
     state.apply_all(
         by_time(
             answered("c1", joined=0, hold=15, talk=30),
@@ -168,7 +166,13 @@ def test_calls_are_cut_by_line_tier_and_language_of_their_join() -> None:
         *by_time(
             answered("c1", joined=0, hold=5, talk=30, line="main", tier="standard"),
             answered(
-                "c2", joined=10, hold=5, talk=30, line="vip", tier="vip", agent="2001",
+                "c2",
+                joined=10,
+                hold=5,
+                talk=30,
+                line="vip",
+                tier="vip",
+                agent="2001",
                 language="en",
             ),
             abandoned("c3", joined=20, hold=30, line="vip", tier="vip", language="en"),
@@ -192,11 +196,14 @@ def test_agent_rows_count_calls_presented_and_answered() -> None:
         AgentCalled(at=T0 + 1, queue=QUEUE, uniqueid="c1", agent="1001"),
         AgentRingNoAnswer(at=T0 + 16, queue=QUEUE, uniqueid="c1", agent="1001", ring_time=15),
         AgentCalled(at=T0 + 17, queue=QUEUE, uniqueid="c1", agent="1002"),
-        AgentConnected(
-            at=T0 + 20, queue=QUEUE, uniqueid="c1", agent="1002", hold_time=20, ring_time=3
-        ),
+        AgentConnected(at=T0 + 20, queue=QUEUE, uniqueid="c1", agent="1002", hold_time=20, ring_time=3),
         AgentCompleted(
-            at=T0 + 80, queue=QUEUE, uniqueid="c1", agent="1002", hold_time=20, talk_time=60,
+            at=T0 + 80,
+            queue=QUEUE,
+            uniqueid="c1",
+            agent="1002",
+            hold_time=20,
+            talk_time=60,
             reason="agent",
         ),
     )
@@ -270,8 +277,7 @@ def test_csat_is_the_mean_rating_and_share_of_fours_and_fives() -> None:
     ratings = [5, 4, 2]
     state = center(
         *[
-            SurveyRated(at=T0 + i, uniqueid=f"c{i}", queue=QUEUE, agent="1001", line="main",
-                        rating=r)
+            SurveyRated(at=T0 + i, uniqueid=f"c{i}", queue=QUEUE, agent="1001", line="main", rating=r)
             for i, r in enumerate(ratings)
         ]
     )
@@ -332,3 +338,31 @@ def test_forgetting_old_calls_keeps_those_still_waiting() -> None:
     state.forget_before(T0 + 100)
     row = total(state)
     assert (row.offered, row.waiting) == (1, 1)
+
+
+def test_a_caller_the_queue_moved_on_is_an_exit_not_an_abandon_and_is_offered_again_in_the_next_group() -> None:
+    """app_queue reports a timeout with QueueCallerAbandon; the dialplan's
+    IvrQueueExit (CallerOverflowed) right after makes it an exit, as queue_log says."""
+    from ivr.metrics.events import CallerOverflowed
+
+    state = center(
+        *abandoned("c1", joined=0, hold=30),  # what AMI says when japanese timed out after 30 s
+        CallerOverflowed(at=T0 + 30, queue=QUEUE, uniqueid="c1", reason="timeout", next_queue="english"),
+        later(300),
+    )
+    row = total(state)
+
+    assert (row.offered, row.answered, row.abandoned, row.short_abandoned, row.exited) == (1, 0, 0, 0, 1)
+    assert row.abandon_rate == 0
+
+
+def test_an_overflow_event_for_a_caller_refused_on_joining_changes_nothing() -> None:
+    from ivr.metrics.events import CallerOverflowed
+
+    state = center(
+        *answered("c1", joined=0, hold=5, talk=30),
+        CallerOverflowed(at=T0 + 40, queue="vip", uniqueid="c9", reason="empty", next_queue=QUEUE),
+        later(300),
+    )
+
+    assert (total(state).offered, total(state).exited) == (1, 0)

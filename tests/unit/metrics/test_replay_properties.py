@@ -27,8 +27,7 @@ EVENTS: list[DomainEvent] = [
         answered("c2", joined=30, hold=25, talk=300, caller="k2", agent="1002", line="vip"),
         abandoned("c3", joined=40, hold=3, caller="k3"),
         abandoned("c4", joined=880, hold=45, caller="k1", tier="vip"),
-        answered("c5", joined=890, hold=40, talk=100, caller="k1", agent="1001",
-                 language="en"),
+        answered("c5", joined=890, hold=40, talk=100, caller="k1", agent="1001", language="en"),
     ),
     MemberPaused(at=T0 + 1200, queue=QUEUE, agent="1002", paused=True, reason="lunch"),
     SurveyRated(at=T0 + 1300, uniqueid="c5", queue=QUEUE, agent="1001", line="main", rating=4),
@@ -52,9 +51,7 @@ REFERENCE = reference()
 @settings(max_examples=60, deadline=None)
 @given(
     cuts=st.lists(st.integers(0, len(EVENTS)), max_size=8),
-    duplicates=st.lists(
-        st.tuples(st.integers(0, len(EVENTS) - 1), st.integers(0, len(EVENTS))), max_size=10
-    ),
+    duplicates=st.lists(st.tuples(st.integers(0, len(EVENTS) - 1), st.integers(0, len(EVENTS))), max_size=10),
 )
 def test_any_chunking_with_injected_duplicates_gives_the_same_kpis(
     cuts: list[int], duplicates: list[tuple[int, int]]

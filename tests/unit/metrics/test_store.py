@@ -12,6 +12,7 @@ from ivr.metrics.events import (
     AgentDumped,
     AgentRingNoAnswer,
     CallerExited,
+    CallerOverflowed,
     DomainEvent,
     MemberAdded,
     MemberPaused,
@@ -33,19 +34,31 @@ EVENTS: list[DomainEvent] = by_time(
 )
 OTHERS: list[DomainEvent] = [
     CallerExited(
-        at=T0 + 300, queue=QUEUE, uniqueid="c4", reason="timeout", position=1,
-        original_position=1, hold_time=60,
+        at=T0 + 300,
+        queue=QUEUE,
+        uniqueid="c4",
+        reason="timeout",
+        position=1,
+        original_position=1,
+        hold_time=60,
     ),
     AgentDumped(at=T0 + 301, queue=QUEUE, uniqueid="c5", agent="1001"),
     MemberAdded(at=T0 + 302, queue=QUEUE, agent="1003", paused=True),
     MemberStatusChanged(
-        at=T0 + 303, queue=QUEUE, agent="1003", status=1, paused=True, paused_reason="后台",
-        in_call=False, wrapup=None,
+        at=T0 + 303,
+        queue=QUEUE,
+        agent="1003",
+        status=1,
+        paused=True,
+        paused_reason="后台",
+        in_call=False,
+        wrapup=None,
     ),
     SurveyRated(at=T0 + 304, uniqueid="c1", queue=QUEUE, agent="1001", line="vip", rating=5),
     AgentRingNoAnswer(at=T0 + 305, queue=QUEUE, uniqueid="c6", agent="1003", ring_time=15.0),
     MemberPaused(at=T0 + 306, queue="", agent="1003", paused=False, reason=""),
     MemberRemoved(at=T0 + 307, queue=QUEUE, agent="1003"),
+    CallerOverflowed(at=T0 + 308, queue=QUEUE, uniqueid="c7", reason="empty", next_queue="basic_zh"),
 ]
 
 

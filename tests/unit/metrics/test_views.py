@@ -10,7 +10,7 @@ from datetime import UTC
 
 import pytest
 
-from ivr.metrics import views
+from ivr.metrics import kpi, views
 from ivr.metrics.views import kpi_status, kpis_csv, render_wallboard, sse_event
 
 from .center import CATALOG
@@ -94,9 +94,9 @@ def test_csv_quotes_per_rfc_4180_and_defuses_formula_cells() -> None:
     (row,) = morning_state().kpis(T0, T0 + 900, None, interval=None)
     odd = dataclasses.replace(row, key='=cmd,"x"')
     text = kpis_csv([odd], UTC)
-    assert "\"'=cmd,\"\"x\"\"\"" in text
+    assert '"\'=cmd,""x"""' in text
     (parsed,) = list(csv.DictReader(io.StringIO(text)))[:1]
-    assert parsed["group"] == "'=cmd,\"x\""
+    assert parsed["group"] == '\'=cmd,"x"'
 
 
 def test_kpis_view_keeps_every_row_field_with_local_interval_bounds() -> None:
@@ -152,3 +152,15 @@ def test_sse_event_is_one_data_line_of_compact_json() -> None:
     assert sse_event({}, event="snapshot", event_id="7").startswith(b"event: snapshot\nid: 7\n")
     with pytest.raises(ValueError):
         sse_event({}, event="a\nb")
+
+
+def test_the_wallboard_from_live_sums_equals_one_recomputed_from_every_call() -> None:
+    state = morning_state()
+    day = kpi.day_start(NOW, views.utc_offset_seconds(CATALOG, NOW))
+    today = [row for cut in (None, "group", "line", "tier") for row in state.kpis(day, NOW, cut, interval=None)]
+    intervals = state.kpis(day, NOW, None, interval=kpi.INTERVAL_SECONDS)
+
+    recomputed = views.wallboard_payload(state.snapshot(NOW), today, intervals, CATALOG, NOW)
+
+    assert render_wallboard(state, CATALOG, NOW) == recomputed
+    assert list(render_wallboard(state, CATALOG, NOW)) == list(recomputed) == list(views.WALLBOARD_SECTIONS)

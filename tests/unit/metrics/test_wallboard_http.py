@@ -142,7 +142,5 @@ def test_wallboard_script_is_valid_javascript(tmp_path: Path) -> None:
     script = html[html.index("<script>") + len("<script>") : html.index("</script>")]
     path = tmp_path / "wallboard.js"
     path.write_text(script)
-    result = subprocess.run(
-        ["node", "--check", str(path)], capture_output=True, text=True, timeout=30, check=False
-    )
+    result = subprocess.run(["node", "--check", str(path)], capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 0, result.stderr
