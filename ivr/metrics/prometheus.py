@@ -148,6 +148,10 @@ class CenterCollector:
                 labels=["queue"],
             ),
         }
+        known = {queue.id for queue in self._catalog.queues} if self._catalog else set()
+        for queue in sorted(known - set(by_queue)):  # a group without calls today counts 0
+            for name, _ in _QUEUE_COUNTS:
+                counts[name].add_metric([queue], 0)
         for queue in sorted(by_queue):
             row = by_queue[queue]
             for name, _ in _QUEUE_COUNTS:

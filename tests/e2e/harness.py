@@ -57,12 +57,18 @@ def test_settings(run_dir: Path, **overrides: object) -> Settings:
     return Settings(**values)  # type: ignore[arg-type]
 
 
-def catalog_copy(path: Path, *, always_open: bool = False, closed_on: str | None = None) -> Path:
+def catalog_copy(
+    path: Path, *, always_open: bool = False, closed_on: str | None = None, survey_lines: set[str] | None = None
+) -> Path:
     """Write the real catalog to `path` with the office calendar open around the
-    clock, or closed all day on `closed_on` (YYYY-MM-DD, a holiday)."""
+    clock, or closed all day on `closed_on` (YYYY-MM-DD, a holiday), and the
+    post-call survey only on `survey_lines` (line ids) when given."""
     import yaml
 
     data = yaml.safe_load((REPO / "callcenter.yaml").read_text(encoding="utf-8"))
+    if survey_lines is not None:
+        for line in data["numbers"]:
+            line["survey"] = line["id"] in survey_lines
     office = data["calendars"]["office"]
     if always_open:
         office.update(open={day: ["00:00-24:00"] for day in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")},

@@ -8,6 +8,8 @@ The mix (the real catalog's thresholds):
 - 4006695588 -> vip (SL 10 s): seat 1016 rings 11 s, then answers -> answered late
 - 4008795588 -> group, nobody logged in: caller gives up after 2 s -> short abandon
 - 4008795588 -> group: caller gives up after 7 s                   -> abandoned
+- 4000095588 -> platinum (SL 15 s): seat 1019 answers at once, hangs up,
+  the caller rates the call 5 in the post-call survey              -> CSAT 5.0
 """
 
 from __future__ import annotations
@@ -36,15 +38,15 @@ def fast_and_late_seats(pbx: Pbx, settings, sipp_logs) -> Iterator[None]:  # typ
     sipp = Sipp(settings, sipp_logs)
     fast, late = free_port(), free_port()
     with sipp.seats_answering(fast, talk_ms=1500), sipp.seats_answering(late, 1500, "seat_answer_late.xml"):
-        assert sipp.register(["1001"], fast).returncode == 0
+        assert sipp.register(["1001", "1019"], fast).returncode == 0
         assert sipp.register(["1016"], late).returncode == 0
         yield
-        sipp.unregister(["1001", "1016"])
+        sipp.unregister(["1001", "1016", "1019"])
 
 
 def run_mix(sipp: Sipp, events: EventLog) -> list[str]:
-    """Place the four calls at once and wait until each has left its queue."""
-    callers = [caller() for _ in range(4)]
+    """Place the five calls at once and wait until each has left its queue."""
+    callers = [caller() for _ in range(5)]
     mark = events.mark()
     procs = [
         sipp.call("95588", callers[0]),
@@ -52,6 +54,8 @@ def run_mix(sipp: Sipp, events: EventLog) -> list[str]:
         # 0 for an agent during the greeting, then give up 2 s / 7 s after joining the queue.
         sipp.call("4008795588", callers[2], keys=((1500, "0"),), hangup_after_ms=2000),
         sipp.call("4008795588", callers[3], keys=((1500, "0"),), hangup_after_ms=7000),
+        # 0 for an agent; after the agent hangs up (1.5 s of talk), 5 in the survey.
+        sipp.call("4000095588", callers[4], keys=((1500, "0"), (2000, "0"), (4000, "5"))),
     ]
     try:
         for number in callers:
@@ -64,6 +68,8 @@ def run_mix(sipp: Sipp, events: EventLog) -> list[str]:
                 lambda e, u=uniqueid: e.name in ("AgentComplete", "QueueCallerAbandon") and e.get("Uniqueid") == u,
                 since=mark, timeout=40, what=f"{number} to complete or abandon",
             )  # fmt: skip
+        events.wait_for(lambda e: e.name == "UserEvent" and e.get("UserEvent") == "IvrSurvey"
+                        and e.get("CallerIDNum") == callers[4], since=mark, timeout=30, what="the rating")  # fmt: skip
         for proc in procs:
             assert proc.wait(30) == 0
     finally:
@@ -76,18 +82,21 @@ def run_mix(sipp: Sipp, events: EventLog) -> list[str]:
 def figures(service: IvrService, since: float) -> dict[str, dict[str, object]]:
     rows = service.get_json(f"/api/kpis?from={since}&interval=0&group_by=group")["rows"]
     keep = ("offered", "answered", "abandoned", "short_abandoned", "answered_in_service_level", "service_level",
-            "handled")  # fmt: skip
+            "handled", "surveys", "csat_mean")  # fmt: skip
     return {row["key"]: {k: row[k] for k in keep} for row in rows if row["offered"]}
 
 
+NO_SURVEY = {"surveys": 0, "csat_mean": None}
 EXPECTED = {
     "basic_zh": {"offered": 1, "answered": 1, "abandoned": 0, "short_abandoned": 0,
-                 "answered_in_service_level": 1, "service_level": 1.0, "handled": 1},
+                 "answered_in_service_level": 1, "service_level": 1.0, "handled": 1, **NO_SURVEY},
     "vip": {"offered": 1, "answered": 1, "abandoned": 0, "short_abandoned": 0,
-            "answered_in_service_level": 0, "service_level": 0.0, "handled": 1},
+            "answered_in_service_level": 0, "service_level": 0.0, "handled": 1, **NO_SURVEY},
     # SL = answered within threshold / (offered - short abandons) = 0 / 1
     "group": {"offered": 2, "answered": 0, "abandoned": 1, "short_abandoned": 1,
-              "answered_in_service_level": 0, "service_level": 0.0, "handled": 0},
+              "answered_in_service_level": 0, "service_level": 0.0, "handled": 0, **NO_SURVEY},
+    "platinum": {"offered": 1, "answered": 1, "abandoned": 0, "short_abandoned": 0,
+                 "answered_in_service_level": 1, "service_level": 1.0, "handled": 1, "surveys": 1, "csat_mean": 5.0},
 }  # fmt: skip
 
 

@@ -348,22 +348,27 @@ def test_emergency_announcement_comes_first_on_the_chosen_line_then_on_all_and_g
 def test_after_the_agent_hangs_up_the_caller_rates_the_call_and_the_rating_is_recorded(
     ivr_service: IvrService, sipp: Sipp, events: EventLog
 ) -> None:
+    """On the platinum line (the test session's only line with the survey): 0 for
+    an agent, seat 1019 talks 3 s and hangs up, the caller presses 4."""
     caller = "13800000099"
     port = free_port()
     with sipp.seats_answering(port, talk_ms=3000):
-        assert sipp.register(["1004"], port).returncode == 0
+        assert sipp.register(["1019"], port).returncode == 0
         try:
             mark = events.mark()
-            proc = sipp.call("95588", caller, keys=((1500, "0"), (2000, "0"), (6000, "4")))
+            proc = sipp.call("4000095588", caller, keys=((1500, "0"), (2000, "0"), (6000, "4")))
             connected = events.wait_for(lambda e: e.name == "AgentConnect" and e.get("CallerIDNum") == caller,
                                         since=mark, timeout=30)  # fmt: skip
             rated = events.wait_for(lambda e: e.name == "UserEvent" and e.get("UserEvent") == "IvrSurvey",
                                     since=mark, timeout=40)  # fmt: skip
             assert proc.wait(60) == 0
         finally:
-            sipp.unregister(["1004"])
+            sipp.unregister(["1019"])
     call = connected.get("Uniqueid")
     fields = ("Rating", "Queue", "Agent", "CallUniqueid", "Line")
-    assert tuple(rated.get(f) for f in fields) == ("4", "basic_zh", "1004", call, "main")
+    assert tuple(rated.get(f) for f in fields) == ("4", "platinum", "1019", call, "platinum")
     queue_log = (ivr_service.settings.run_dir / "log" / "queue_log").read_text()
-    assert f"|{call}|basic_zh|1004|SURVEY|4|main" in queue_log
+    assert f"|{call}|platinum|1019|SURVEY|4|platinum" in queue_log
+    wait_until(lambda: any(r["surveys"] >= 1 for r in ivr_service.get_json(
+        f"/api/kpis?from={float(connected['Timestamp']) - 60}&interval=0&group_by=group")["rows"]
+        if r["key"] == "platinum"), 10, "the rating in the platinum group's KPIs")  # fmt: skip
