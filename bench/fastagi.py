@@ -1,20 +1,28 @@
-"""FastAGI: one 8-command menu flow served three ways, calls/s and per-command turnaround.
+"""FastAGI: one 8-command menu flow served several ways, calls/s and per-command turnaround.
 
-Run: `.venv/bin/python bench/fastagi.py` (about a minute; `--quick` for a smoke run).
+Run: `.venv/bin/python bench/fastagi.py` (~20 s; `--quick` for a smoke run, `--help`).
 
-The same load generator (asyncio, this process) plays Asterisk's side for:
+The same load generator (this process) plays Asterisk's side for:
 
-(a) ``ivr.agi.FastAgiServer`` with a handler going through ``AgiSession``;
-(b) panoramisk 1.4's ``panoramisk.fast_agi.Application`` with an equivalent
-    coroutine handler calling ``request.send_command``;
-(c) pyst2 0.5.1's classic ``asterisk.agi.AGI``: ``bench/agi_flow.py`` started
-    once per call, spoken to over its stdin/stdout as Asterisk's ``AGI()``
-    does for a local script.
+(a)  ``ivr.agi.FastAgiServer`` with a handler going through ``AgiSession``, on
+     uvloop, one process: as ``ivr serve`` runs it;
+(a1) the same on asyncio's own loop (the loop (b) runs on);
+(a2) the same with ``--workers`` worker processes (``ivr.agi.pool``) accepting
+     on the same port (SO_REUSEPORT) beside the main one;
+(b)  panoramisk 1.4's ``panoramisk.fast_agi.Application`` with an equivalent
+     coroutine handler calling ``request.send_command``, on asyncio, as before;
+(b') the same on uvloop;
+(c)  pyst2 0.5.1's classic ``asterisk.agi.AGI``: ``bench/agi_flow.py`` started
+     once per call, spoken to over its stdin/stdout as Asterisk's ``AGI()``
+     does for a local script.
 
-(a) and (b) run in their own server process (this file with ``--serve``),
-logging at ``info`` as deployed (stderr to a file); the generator opens
-``--concurrency`` loopback connections at a time, sends an Asterisk 22
-``agi_*`` header and answers each command as Asterisk would.
+Every FastAGI server runs in its own process (tree) (this file with
+``--serve``), logging at ``info`` as deployed (stderr to a file); the
+generator opens ``--concurrency`` loopback connections at a time, sends an
+Asterisk 22 ``agi_*`` header and answers each command as Asterisk would. The
+generator runs on uvloop by default (``--generator-loop asyncio`` for the
+stock loop): it is the same for every server, and on the stock loop it alone
+needs a core near 3,700 calls/s, which would cap any server at ~1.8x (b).
 
 Figures:
 
@@ -27,8 +35,8 @@ Figures:
   (7 samples per call). Measured under load (``--concurrency``) and
   unloaded (one call at a time); p50 and p99.
 * setup: connect (or fork) to the first command line arriving.
-* server CPU per call: user+system time of the server process (for pyst2,
-  of the reaped per-call processes) over the loaded run.
+* server CPU per call: user+system time of the server's processes (for
+  pyst2, of the reaped per-call processes) over the loaded run.
 
 A robustness check follows (not timed): while (a) serves load, clients
 connect and close before the header ends; (a) must finish every call. The
@@ -46,19 +54,25 @@ import logging
 import math
 import os
 import resource
+import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar, cast
 
-REPO = Path(__file__).resolve().parents[1]
+from ivr.agi import AgiSession, Handler
+
+T = TypeVar("T")
 PYST2_SCRIPT = Path(__file__).with_name("agi_flow.py")
 HOST = "127.0.0.1"
 CALL_TIMEOUT = 10.0
 RUN_TIMEOUT = 60.0
+# (a2)'s worker processes beside its main process (BENCHMARKS.md: on 2 cores shared
+# with the generator, one process serves as many calls/s for less CPU).
+DEFAULT_WORKERS = 1
 
 # (command the server must send, what Asterisk 22 answers), in flow order.
 FLOW: tuple[tuple[bytes, bytes], ...] = (
@@ -172,10 +186,11 @@ class FastAgiPeer(asyncio.Protocol):
         self.header = header
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.call.write = transport.write
-        self.call.close = transport.close
-        transport.write(self.header)
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        tcp = cast(asyncio.Transport, transport)
+        self.call.write = tcp.write
+        self.call.close = tcp.close
+        tcp.write(self.header)
 
     def data_received(self, data: bytes) -> None:
         self.call.feed(data)
@@ -190,9 +205,10 @@ class LocalAgiPeer(asyncio.SubprocessProtocol):
         self.header = header
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.SubprocessTransport)
-        stdin = transport.get_pipe_transport(0)
-        assert isinstance(stdin, asyncio.WriteTransport)
+        # uvloop's transports implement asyncio's without subclassing them.
+        stdin = cast(asyncio.SubprocessTransport, transport).get_pipe_transport(0)
+        assert stdin is not None
+        stdin = cast(asyncio.WriteTransport, stdin)
         self.call.write = stdin.write
         self.call.close = transport.close
         stdin.write(self.header)
@@ -270,8 +286,14 @@ async def drive(make_call: CallMaker, calls: int, concurrency: int, stats: Stats
 
 
 def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """User+system CPU of ``pid`` and of its live descendants (worker processes)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:  # gone
+        return 0.0
+    own = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return own + sum(_cpu_seconds(int(child)) for child in children)
 
 
 def _children_cpu_seconds() -> float:
@@ -279,10 +301,24 @@ def _children_cpu_seconds() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-class ServerProcess:
-    """``--serve <kind>`` in a child process; stderr (its log) goes to a file."""
+@dataclass(frozen=True)
+class ServerKind:
+    """One FastAGI server under test, run as ``--serve`` in its own process (tree)."""
 
-    def __init__(self, kind: str, log_path: Path) -> None:
+    name: str
+    impl: str  # "ours" or "panoramisk"
+    loop: str  # "asyncio" or "uvloop"
+    workers: int = 0  # ours: worker processes beside the main one
+    level: str = "info"
+
+    def argv(self) -> list[str]:
+        return ["--serve", self.impl, "--serve-loop", self.loop, "--workers", str(self.workers), "--level", self.level]
+
+
+class ServerProcess:
+    """A server kind in a child process; stderr (its log, and its workers') goes to a file."""
+
+    def __init__(self, kind: ServerKind, log_path: Path) -> None:
         self.kind = kind
         self.log_path = log_path
         self.proc: asyncio.subprocess.Process | None = None
@@ -291,12 +327,12 @@ class ServerProcess:
     async def start(self) -> None:
         with self.log_path.open("wb") as log_file:
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, __file__, "--serve", self.kind, stdout=asyncio.subprocess.PIPE, stderr=log_file
+                sys.executable, __file__, *self.kind.argv(), stdout=asyncio.subprocess.PIPE, stderr=log_file
             )
         assert self.proc.stdout is not None
-        line = await asyncio.wait_for(self.proc.stdout.readline(), 15)
+        line = await asyncio.wait_for(self.proc.stdout.readline(), 30)
         if not line.startswith(b"PORT "):
-            raise RuntimeError(f"{self.kind} server did not start: {line!r}, see {self.log_path}")
+            raise RuntimeError(f"{self.kind.name} server did not start: {line!r}, see {self.log_path}")
         self.port = int(line.split()[1])
 
     @property
@@ -309,7 +345,7 @@ class ServerProcess:
             return
         self.proc.terminate()
         try:
-            await asyncio.wait_for(self.proc.wait(), 5)
+            await asyncio.wait_for(self.proc.wait(), 10)
         except TimeoutError:  # a frozen event loop still dies on SIGTERM, but be sure
             self.proc.kill()
             await self.proc.wait()
@@ -319,34 +355,52 @@ class ServerProcess:
         return sum(1 for line in text.splitlines() if "Traceback" in line or "[error" in line or "ERROR:" in line)
 
 
-def serve(kind: str) -> None:
-    if kind == "panoramisk":
-        asyncio.run(_serve_panoramisk())
+def run_loop(main: Coroutine[Any, Any, T], loop: str) -> T:
+    if loop == "uvloop":
+        import uvloop
+
+        return uvloop.run(main)
+    return asyncio.run(main)
+
+
+def serve(args: argparse.Namespace) -> None:
+    if args.serve == "panoramisk":
+        run_loop(_serve_panoramisk(), args.serve_loop)
     else:
-        asyncio.run(_serve_ours("warning" if kind == "ours-warning" else "info"))
+        run_loop(_serve_ours(args.level, args.workers, args.serve_loop), args.serve_loop)
 
 
-async def _serve_ours(level: str) -> None:
-    sys.path.insert(0, str(REPO))
+async def menu(session: AgiSession) -> None:
+    """The flow, as (a) serves it."""
+    await session.answer()
+    await session.set_variable("IVR_LINE", "main")
+    await session.get_variable("CALLERID(num)")
+    await session.stream_file("ivr/welcome", "")
+    await session.get_data("ivr/menu", 3000, 1)
+    await session.set_variable("IVR_QUEUE", "basic_zh")
+    await session.set_variable("IVR_PRIORITY", "0")
+    await session.verbose("done", 1)
+
+
+@contextlib.asynccontextmanager
+async def worker_routes(config: Mapping[str, Any]) -> AsyncIterator[Mapping[str, Handler]]:
+    """Route factory for (a)'s worker processes (``fastagi:worker_routes``)."""
+    yield {"route": menu}
+
+
+async def _serve_ours(level: str, workers: int, loop: str) -> None:
     from ivr import log as ivr_log
-    from ivr.agi import AgiSession, FastAgiServer
+    from ivr.agi import FastAgiServer
+    from ivr.agi.pool import AgiWorkerPool
 
     ivr_log.configure(level)  # "info" is ivr serve's default level; same renderer
-
-    async def menu(session: AgiSession) -> None:
-        await session.answer()
-        await session.set_variable("IVR_LINE", "main")
-        await session.get_variable("CALLERID(num)")
-        await session.stream_file("ivr/welcome", "")
-        await session.get_data("ivr/menu", 3000, 1)
-        await session.set_variable("IVR_QUEUE", "basic_zh")
-        await session.set_variable("IVR_PRIORITY", "0")
-        await session.verbose("done", 1)
-
-    server = FastAgiServer(HOST, 0, {"route": menu})
-    await server.start()
-    print(f"PORT {server.port}", flush=True)
-    await asyncio.Event().wait()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        asyncio.get_running_loop().add_signal_handler(sig, stop.set)
+    server = FastAgiServer(HOST, 0, {"route": menu}, reuse_port=workers > 0)
+    async with server, AgiWorkerPool(server, workers, "fastagi:worker_routes", log_level=level, loop=loop):
+        print(f"PORT {server.port}", flush=True)
+        await stop.wait()
 
 
 async def _serve_panoramisk() -> None:
@@ -455,7 +509,7 @@ async def robustness_ours(port: int, calls: int, concurrency: int) -> str:
 
 
 async def robustness_panoramisk(window: float, log_dir: Path) -> str:
-    server = ServerProcess("panoramisk", log_dir / "panoramisk-freeze.log")
+    server = ServerProcess(ServerKind("panoramisk", "panoramisk", "asyncio"), log_dir / "panoramisk-freeze.log")
     await server.start()
     try:
         before = Stats()
@@ -486,10 +540,10 @@ def _us(ns: float) -> str:
     return f"{ns / 1000:,.0f}"
 
 
-def print_report(results: list[Result], concurrency: int) -> None:
-    ours, pano, pyst = results[0], results[-2], results[-1]
+def print_report(results: list[Result], concurrency: int, generator_loop: str) -> None:
+    ours, pano, pyst = results[0], next(r for r in results if r.name.startswith("(b)")), results[-1]
     print(
-        f"\nLoaded: concurrency {concurrency}; (a), (a'), (b) interleaved in rounds; "
+        f"\nLoaded: concurrency {concurrency}; FastAGI servers interleaved in rounds; generator on {generator_loop}; "
         "turnaround = answer written -> next command received (7 per call)\n"
     )
     print(
@@ -515,17 +569,27 @@ def print_report(results: list[Result], concurrency: int) -> None:
             f"| {_us(percentile(u.turnaround_ns, 0.99))} | {percentile(u.setup_ns, 0.5) / 1e6:.2f} |"
         )
     vs_pano, vs_pyst = ours.calls_per_s / pano.calls_per_s, ours.calls_per_s / pyst.calls_per_s
-    print(f"\nGoal ours >= 2x panoramisk calls/s: {vs_pano:.2f}x, {'met' if vs_pano >= 2 else 'NOT met'}")
-    print(f"Goal ours >= 50x pyst2 calls/s: {vs_pyst:.1f}x, {'met' if vs_pyst >= 50 else 'NOT met'}")
-    per_call = [r.server_cpu / max(1, r.stats.completed) for r in (ours, pano, pyst)]
-    print(
-        f"Server CPU per call, ours as 1: panoramisk {per_call[1] / per_call[0]:.2f}, "
-        f"pyst2 {per_call[2] / per_call[0]:.1f} (pyst2's processes use both cores; "
-        "each FastAGI server is one process, one core)"
+    print(f"\nGoal (a) >= 2x (b) panoramisk calls/s: {vs_pano:.2f}x, {'met' if vs_pano >= 2 else 'NOT met'}")
+    print(f"Goal (a) >= 50x (c) pyst2 calls/s: {vs_pyst:.1f}x, {'met' if vs_pyst >= 50 else 'NOT met'}")
+    base = pano.server_cpu / max(1, pano.stats.completed)
+    shares = ", ".join(
+        f"{r.name.split()[0]} {r.server_cpu / max(1, r.stats.completed) / base:.2f}" for r in results if r is not pano
     )
+    print(f"Server CPU per call, (b) panoramisk as 1: {shares}")
     for r in results:
         if r.stats.failed or r.unloaded.failed:
             print(f"FAILED calls in {r.name}: {dict(r.stats.errors + r.unloaded.errors)}")
+
+
+def server_kinds(workers: int) -> list[ServerKind]:
+    """(a) as deployed first, then ours on asyncio and over processes, (b) panoramisk as before, (b') on uvloop."""
+    return [
+        ServerKind("(a) ivr.agi, 1 process, uvloop", "ours", "uvloop"),
+        ServerKind("(a1) ivr.agi, 1 process, asyncio", "ours", "asyncio"),
+        ServerKind(f"(a2) ivr.agi, {workers + 1} processes, uvloop", "ours", "uvloop", workers),
+        ServerKind("(b) panoramisk 1.4, asyncio", "panoramisk", "asyncio"),
+        ServerKind("(b') panoramisk 1.4, uvloop", "panoramisk", "uvloop"),
+    ]
 
 
 async def main(args: argparse.Namespace) -> int:
@@ -537,27 +601,27 @@ async def main(args: argparse.Namespace) -> int:
         )  # fmt: skip
     log_dir = Path(args.log_dir)
     c = args.concurrency
-    print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; server logs in {log_dir}/", flush=True)
+    print(
+        f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; generator on {args.generator_loop}; "
+        f"server logs in {log_dir}/",
+        flush=True,
+    )
 
-    servers = {kind: ServerProcess(kind, log_dir / f"{kind}.log") for kind in ("ours", "ours-warning", "panoramisk")}
+    kinds = server_kinds(args.workers)
+    servers = [ServerProcess(kind, log_dir / f"server-{i}.log") for i, kind in enumerate(kinds)]
     try:
-        for server in servers.values():
+        for server in servers:
             await server.start()
-        ours, quiet, pano = (
-            Result(name, calls, fastagi_calls(server.port), functools.partial(_cpu_seconds, server.pid))
-            for name, server in zip(
-                ("(a) ivr.agi FastAgiServer", "(a') same, log level warning", "(b) panoramisk 1.4 FastAGI"),
-                servers.values(),
-                strict=True,
-            )
-        )
-        # (a), (a') and (b) interleaved; pyst2 in one block (short slices would starve its concurrency).
-        await measure([ours, quiet, pano], unloaded, rounds, c)
-        for r in (ours, quiet, pano):
+        fastagi = [
+            Result(s.kind.name, calls, fastagi_calls(s.port), functools.partial(_cpu_seconds, s.pid)) for s in servers
+        ]
+        # The FastAGI servers interleaved; pyst2 in one block (short slices would starve its concurrency).
+        await measure(fastagi, unloaded, rounds, c)
+        for r in fastagi:
             print(f"{r.name}: {r.calls_per_s:,.0f} calls/s", flush=True)
-        robust_ours = await robustness_ours(servers["ours"].port, robust_calls, c)
+        robust_ours = await robustness_ours(servers[0].port, robust_calls, c)
     finally:
-        for server in servers.values():
+        for server in servers:
             await server.stop()
 
     pyst = Result("(c) pyst2 AGI, process per call", pyst2_calls, pyst2_call, _children_cpu_seconds)
@@ -566,12 +630,12 @@ async def main(args: argparse.Namespace) -> int:
 
     robust_pano = await robustness_panoramisk(window, log_dir)
 
-    results = [ours, quiet, pano, pyst]
-    print_report(results, c)
+    results = [*fastagi, pyst]
+    print_report(results, c, args.generator_loop)
     print("\nRobustness (not timed):")
     print(f"- {robust_ours}")
     print(f"- {robust_pano}")
-    for server in servers.values():
+    for server in servers:
         if errors := server.error_lines():
             print(f"server log {server.log_path}: {errors} error lines")
     failed = any(r.stats.failed or r.unloaded.failed for r in results) or "kept serving" not in robust_ours
@@ -584,17 +648,27 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 300/300/20 calls, a few seconds")
     parser.add_argument("--concurrency", type=int, default=20, help="calls in flight at once (default 20)")
-    parser.add_argument("--calls", type=int, default=2000, help="calls for (a) and (b) (default 2000)")
+    parser.add_argument("--calls", type=int, default=2000, help="calls for each FastAGI server (default 2000)")
     parser.add_argument("--pyst2-calls", type=int, default=100, help="calls for (c), one process each (default 100)")
+    parser.add_argument(
+        "--workers", type=int, default=DEFAULT_WORKERS,
+        help=f"(a2)'s worker processes beside its main one (default {DEFAULT_WORKERS})",
+    )  # fmt: skip
+    parser.add_argument(
+        "--generator-loop", choices=("uvloop", "asyncio"), default="uvloop",
+        help="event loop of the load generator playing Asterisk, the same for every server (default uvloop)",
+    )  # fmt: skip
     parser.add_argument("--log-dir", default="/tmp/ivr-bench-fastagi", help="where server logs go")
-    parser.add_argument("--serve", choices=("ours", "ours-warning", "panoramisk"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve", choices=("ours", "panoramisk"), help=argparse.SUPPRESS)
+    parser.add_argument("--serve-loop", choices=("asyncio", "uvloop"), default="asyncio", help=argparse.SUPPRESS)
+    parser.add_argument("--level", default="info", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 
 if __name__ == "__main__":
     arguments = parse_args()
     if arguments.serve:
-        serve(arguments.serve)
+        serve(arguments)
     else:
         Path(arguments.log_dir).mkdir(parents=True, exist_ok=True)
-        sys.exit(asyncio.run(main(arguments)))
+        sys.exit(run_loop(main(arguments), arguments.generator_loop))

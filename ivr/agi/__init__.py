@@ -2,7 +2,8 @@
 
 Asterisk's dialplan runs ``AGI(agi://127.0.0.1:4573/<script>,<line>)``; the
 server routes each call by ``<script>`` to a handler that drives the channel
-through an :class:`AgiSession`.
+through an :class:`AgiSession`. :mod:`.pool` adds worker processes on the
+same port (:class:`~ivr.agi.pool.AgiWorkerPool`; imported from there).
 """
 
 from ivr.agi.protocol import (
@@ -21,6 +22,7 @@ from ivr.agi.protocol import (
     RemoteProtocolError,
     decode_lenient,
     format_command,
+    format_header,
     validate_digits,
 )
 from ivr.agi.server import (
@@ -32,6 +34,7 @@ from ivr.agi.server import (
     AgiTimeout,
     FastAgiServer,
     Handler,
+    Handover,
 )
 
 __all__ = [
@@ -51,6 +54,7 @@ __all__ = [
     "ConnectionState",
     "FastAgiServer",
     "Handler",
+    "Handover",
     "HangupNotice",
     "InvalidCommandArgument",
     "LocalProtocolError",
@@ -58,5 +62,6 @@ __all__ = [
     "RemoteProtocolError",
     "decode_lenient",
     "format_command",
+    "format_header",
     "validate_digits",
 ]

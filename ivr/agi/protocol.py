@@ -58,6 +58,7 @@ __all__ = [
     "RemoteProtocolError",
     "decode_lenient",
     "format_command",
+    "format_header",
     "validate_digits",
 ]
 
@@ -265,6 +266,14 @@ _HEADER_PAIR = re.compile(r"^agi_([A-Za-z0-9_]+): ?(.*)$", re.MULTILINE)
 _SIMPLE_200: Final = b"200 result="
 _SIMPLE_CACHE_MAX_RESULT: Final = 2
 _simple_responses: dict[bytes, AgiResponse] = {}
+# The same answers keyed by the whole line with its LF: what the buffer holds
+# when an answer arrives alone in one read, the usual case.
+_simple_lines: dict[bytes, AgiResponse] = {}
+# The other usual 200 shapes, printable ASCII only: ``result=<token>``, then
+# optionally `` (<data>)`` and `` endpos=<n>``, single spaces. Read with one
+# match instead of three; anything else takes the general parser, and a
+# property test holds the two to the same result.
+_COMMON_200 = re.compile(rb"200 result=([!-~]*)(?: \(([ -~]*)\))?(?: endpos=(-?[0-9]+))?")
 
 
 def decode_lenient(raw: bytes) -> str:
@@ -291,6 +300,20 @@ def _excerpt(raw: bytes | str) -> str:
 
 class AgiConnection:
     """FastAGI state for one connection, seen from the script (server) side."""
+
+    __slots__ = (
+        "_buffer",
+        "_continuation",
+        "_eof",
+        "_error",
+        "_header",
+        "_header_lines",
+        "_max_header_lines",
+        "_max_line_bytes",
+        "_pos",
+        "_scan_from",
+        "_state",
+    )
 
     def __init__(
         self,
@@ -326,9 +349,19 @@ class AgiConnection:
         return self._eof
 
     @property
+    def ready_for_command(self) -> bool:
+        """Idle, nothing buffered, no end of file: a command may be sent and nothing can be missed."""
+        return self._state is ConnectionState.IDLE and self._pos == len(self._buffer) and not self._eof
+
+    @property
     def buffered_bytes(self) -> int:
         """Bytes received but not parsed yet (for flow control by the I/O layer)."""
         return len(self._buffer) - self._pos
+
+    @property
+    def buffered_data(self) -> bytes:
+        """The bytes received but not parsed yet (to hand the connection over to another reader)."""
+        return self._buffer[self._pos :]
 
     # -- input ---------------------------------------------------------------
 
@@ -348,6 +381,14 @@ class AgiConnection:
 
     def next_event(self) -> AgiEvent | NeedData:
         """Parse the next event from the buffer, or return ``NEED_DATA``."""
+        if self._state is ConnectionState.AWAITING_RESPONSE and self._pos == 0 and self._continuation is None:
+            # The usual answer, alone in the buffer: one dict look-up.
+            response = _simple_lines.get(self._buffer)
+            if response is not None:
+                self._buffer = b""
+                self._scan_from = 0
+                self._state = ConnectionState.IDLE  # (AWAITING_RESPONSE, RESPONSE)
+                return response
         if self._error is not None:
             raise self._error
         if self._state is ConnectionState.CLOSED:
@@ -446,7 +487,15 @@ class AgiConnection:
         self._header_lines = len(pairs)
         self._pos = self._scan_from = end + 2
         self._transition(_Input.HEADER_END)
-        return AgiRequest(env=MappingProxyType(header))
+        request = AgiRequest(env=MappingProxyType(header))
+        # Asterisk writes agi_arg_1..N last, in order: when the text says so, the
+        # arguments are the last N pairs (else AgiRequest.args works them out).
+        count = text.count("agi_arg_")
+        if len(header) == len(pairs):
+            last = pairs[-count:] if count else []
+            if all(key == f"arg_{n}" for n, (key, _) in enumerate(last, 1)):
+                request.__dict__["args"] = tuple(value for _, value in last)  # functools.cached_property's slot
+        return request
 
     def _line_too_long(self) -> RemoteProtocolError:
         start = self._pos
@@ -476,7 +525,7 @@ class AgiConnection:
         if state is ConnectionState.AWAITING_RESPONSE and self._continuation is None:
             # Fast path for the usual answer; anything else takes the general route.
             if line.startswith(_SIMPLE_200):
-                response = _simple_responses.get(line) or _parse_simple_200(line)
+                response = _simple_responses.get(line) or _parse_simple_200(line) or _parse_common_200(line)
                 if response is not None:
                     self._state = ConnectionState.IDLE  # (AWAITING_RESPONSE, RESPONSE)
                     return response
@@ -488,9 +537,7 @@ class AgiConnection:
             self._transition(_Input.HANGUP_LINE)
             return HangupNotice()
         if state is ConnectionState.IDLE:
-            raise RemoteProtocolError(
-                f"unsolicited line while no command is pending: {_excerpt(line)}"
-            )
+            raise RemoteProtocolError(f"unsolicited line while no command is pending: {_excerpt(line)}")
         return self._on_response_line(decode_lenient(line))
 
     def _on_header_line(self, line: bytes) -> AgiRequest | None:
@@ -539,8 +586,7 @@ class AgiConnection:
             return AgiResponse(code=int(code), text=first[4:], usage=body)
         if len(self._continuation) > _MAX_CONTINUATION_LINES:
             raise RemoteProtocolError(
-                f"multi-line response longer than {_MAX_CONTINUATION_LINES} lines: "
-                f"{_excerpt(first)}"
+                f"multi-line response longer than {_MAX_CONTINUATION_LINES} lines: {_excerpt(first)}"
             )
         self._continuation.append(line)
         return None
@@ -557,7 +603,23 @@ def _parse_simple_200(line: bytes) -> AgiResponse | None:
     if len(raw) <= _SIMPLE_CACHE_MAX_RESULT:
         # Bounded: at most 110 distinct one- or two-character integers.
         _simple_responses[line] = response
+        _simple_lines[line + b"\n"] = response
     return response
+
+
+def _parse_common_200(line: bytes) -> AgiResponse | None:
+    """The other usual ``200`` answers (data, endpos), as the general parser reads them; else ``None``."""
+    match = _COMMON_200.fullmatch(line)
+    if match is None:
+        return None
+    result, data, endpos = match.groups()
+    return AgiResponse(
+        code=200,
+        result=result.decode("ascii"),
+        data=None if data is None else data.decode("ascii"),
+        endpos=None if endpos is None else int(endpos),
+        text=line[4:].decode("ascii"),
+    )
 
 
 def _parse_response(code: int, rest: str) -> AgiResponse:
@@ -613,9 +675,7 @@ def format_command(name: str, *args: str) -> bytes:
             parts.append(_checked_argument(name, len(parts), arg))
     line = (" ".join(parts) + "\n").encode("utf-8")
     if len(line) > MAX_COMMAND_BYTES:
-        raise InvalidCommandArgument(
-            f"{name} command is {len(line)} bytes; Asterisk reads at most {MAX_COMMAND_BYTES}"
-        )
+        raise InvalidCommandArgument(f"{name} command is {len(line)} bytes; Asterisk reads at most {MAX_COMMAND_BYTES}")
     return line
 
 
@@ -625,10 +685,22 @@ def _checked_argument(name: str, index: int, arg: str) -> str:
         raise InvalidCommandArgument(f"{name} argument {index} is not a string: {arg!r}")
     bad = _FORBIDDEN.intersection(arg)
     if bad:
-        raise InvalidCommandArgument(
-            f"{name} argument {index} contains {sorted(bad)!r}: {_excerpt(arg)}"
-        )
+        raise InvalidCommandArgument(f"{name} argument {index} contains {sorted(bad)!r}: {_excerpt(arg)}")
     return f'"{arg}"' if not arg or _NEEDS_QUOTES.search(arg) else arg
+
+
+def format_header(env: Mapping[str, str]) -> bytes:
+    """The header a request was read from, as Asterisk would send it: ``agi_<key>: <value>`` lines, a blank line.
+
+    Parsing the result gives back ``env`` (values were decoded leniently and are sent as UTF-8).
+    """
+    lines = [f"agi_{key}: {value}\n" for key, value in env.items()]
+    lines.append("\n")
+    return "".join(lines).encode("utf-8")
+
+
+_DTMF: Final = "0123456789*#"
+_DTMF_SET: Final = frozenset(_DTMF)
 
 
 def validate_digits(digits: str, alphabet: str = "0123456789*#") -> str:
@@ -637,10 +709,10 @@ def validate_digits(digits: str, alphabet: str = "0123456789*#") -> str:
     For caller-supplied DTMF that goes back into a command (escape digits,
     values stored in channel variables).
     """
+    if alphabet == _DTMF and _DTMF_SET.issuperset(digits):
+        return digits
     bad = set(digits) - set(alphabet)
     if bad:
         # The digits themselves may be card data: name only the offending characters.
-        raise InvalidCommandArgument(
-            f"digits contain characters outside {alphabet!r}: {sorted(map(repr, bad))}"
-        )
+        raise InvalidCommandArgument(f"digits contain characters outside {alphabet!r}: {sorted(map(repr, bad))}")
     return digits

@@ -2,12 +2,14 @@
 
 Theory of operation
 -------------------
-Each accepted connection gets an :class:`_AgiStream`, an ``asyncio.BufferedProtocol``
-that feeds every chunk the socket delivers (``buffer_updated``, never
+Each accepted connection gets an :class:`_AgiStream`, an asyncio protocol
+that feeds every chunk the socket delivers (``data_received``, never
 ``readline()``: a peer must not be able to make us buffer an unbounded line)
-straight into an :class:`~ivr.agi.protocol.AgiConnection`. The server keeps
-every open connection in a set, so ``close()`` can cancel and await every
-call in flight. Per connection:
+straight into an :class:`~ivr.agi.protocol.AgiConnection`. On asyncio's own
+loop it is a ``BufferedProtocol`` reading into one shared buffer; on uvloop a
+plain protocol (see the two classes). The server keeps every open
+connection in a set, so ``close()`` can cancel and await every call in
+flight. Per connection:
 
 1. the header is parsed in the protocol callbacks themselves, within
    ``header_timeout``; no task exists yet, so a port scan, a health check or
@@ -23,35 +25,42 @@ Handlers only ever talk through :meth:`AgiSession.execute`: write one
 command, then await its response, each exchange bounded by
 ``command_timeout``; commands that wait for the caller, such as GET DATA, get
 a bound derived from their own timeouts, or an explicit ``response_within``.
-The task waits on one future at a time, which ``buffer_updated`` resolves with
-the next parsed event (so a response split over several reads wakes the task
-once); the deadline is one timer per connection, re-armed lazily (a command
-that ends before the current timer fires only moves the deadline). A
-``HANGUP`` line, a 511 answer or end of file raise :class:`AgiHangup` so
-handlers stop at once instead of talking to a dead channel. While no command
-is pending, bytes are buffered, not parsed; past 64 KiB the socket is no
-longer read until the next command.
+The task awaits one bare future per command, which ``data_received``
+resolves with the next parsed event (so a response split over several reads
+wakes the task once); the deadline is one timer per connection, re-armed
+lazily (a command that ends before the current timer fires only moves the
+deadline). A ``HANGUP`` line, a 511 answer or end of file raise
+:class:`AgiHangup` so handlers stop at once instead of talking to a dead
+channel. While no command is pending, bytes are buffered, not parsed; past
+64 KiB the socket is no longer read until the next command.
 
 When no route matches or a handler fails while Asterisk is waiting for a
 command, the server writes ``FAILURE`` before closing: res_agi.c then ends
 the AGI with ``AGISTATUS=FAILURE`` (a plain close would give ``SUCCESS``),
 and the dialplan sends the caller to its fallback queue.
 
-Logging: a per-call logger is bound once when the call starts; one ``info``
-line ends each call (the start and each command are ``debug``, and whether
-debug is on is checked once per call).
+Several processes: with ``reuse_port=True`` worker processes bind the same
+port (:mod:`ivr.agi.pool`); a worker hands the calls it must not serve over
+to the pool's process (:class:`Handover`, :meth:`FastAgiServer.adopt`).
+
+Logging: the server's logger is bound once; the call's fields come from
+contextvars. One ``info`` line ends each call (the start and each command
+are ``debug``, and whether debug is on is checked once, at start).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import ipaddress
 import logging
 import re
+import socket
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Final, Self
+from typing import Any, Final, Self, cast
 
 import structlog
 
@@ -67,6 +76,7 @@ from ivr.agi.protocol import (
     HangupNotice,
     InvalidCommandArgument,
     RemoteProtocolError,
+    format_header,
     validate_digits,
 )
 from ivr.log import get_logger
@@ -80,6 +90,7 @@ __all__ = [
     "AgiTimeout",
     "FastAgiServer",
     "Handler",
+    "Handover",
 ]
 
 log = get_logger(__name__)
@@ -93,6 +104,9 @@ _MAX_IDLE_BUFFER: Final = 64 * 1024
 _FAILURE_LINE: Final = b"FAILURE\n"
 _DEFAULT_DIGIT_TIMEOUT_MS: Final = 10_000
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\([A-Za-z0-9_,.\-]*\))?")
+# Variable names already checked; bounded, as names come from code, not from callers.
+_variable_names: set[str] = set()
+_VARIABLE_NAMES_MAX: Final = 256
 
 # What the call's task is waiting for (_AgiStream._waiting_for).
 _NOTHING: Final = 0
@@ -141,6 +155,7 @@ class AgiSession:
         *,
         command_timeout: float,
         logger: Any = None,
+        log_commands: bool | None = None,
     ) -> None:
         self.request = request
         self._stream = stream
@@ -148,17 +163,14 @@ class AgiSession:
         self._command_timeout = command_timeout
         self._hung_up = False
         self._log = log if logger is None else logger
-        # Per-command lines are debug: decided once per call, not per command.
-        is_enabled_for = getattr(self._log, "is_enabled_for", None)
-        self._log_commands = is_enabled_for is None or bool(is_enabled_for(logging.DEBUG))
+        # Per-command lines are debug: decided once (by the server), not per command.
+        self._log_commands = _debug_enabled(self._log) if log_commands is None else log_commands
 
     @property
     def hung_up(self) -> bool:
         return self._hung_up
 
-    async def execute(
-        self, name: str, *args: str, response_within: float | None = None
-    ) -> AgiResponse:
+    async def execute(self, name: str, *args: str, response_within: float | None = None) -> AgiResponse:
         """Send one command and return its response within ``response_within`` seconds.
 
         ``response_within`` defaults to the server's ``command_timeout``; pass a longer
@@ -173,7 +185,7 @@ class AgiSession:
         if self._hung_up:
             raise AgiHangup(f"{name}: channel already hung up")
         conn = self._conn
-        if conn.state is not ConnectionState.IDLE or conn.buffered_bytes or conn.eof_received:
+        if not conn.ready_for_command:
             if conn.state is ConnectionState.AWAITING_RESPONSE:
                 raise AgiTimeout(f"{name}: a previous command timed out, the session cannot go on")
             # A HANGUP may already sit in the buffer, read along with the last response.
@@ -188,6 +200,10 @@ class AgiSession:
         except ConnectionError as exc:
             self._hung_up = True
             raise AgiHangup(f"{name}: connection lost ({exc.__class__.__name__})") from exc
+        if type(event) is AgiResponse and event.code == 200:
+            if self._log_commands:
+                self._log.debug("agi_command", command=name, code=200)
+            return event
         if not isinstance(event, AgiResponse):
             if isinstance(event, HangupNotice | ConnectionClosed):
                 self._hung_up = True
@@ -219,9 +235,7 @@ class AgiSession:
     async def answer(self) -> None:
         self._checked("ANSWER", await self.execute("ANSWER"))
 
-    async def stream_file(
-        self, name: str, escape_digits: str = "", *, response_within: float | None = None
-    ) -> str:
+    async def stream_file(self, name: str, escape_digits: str = "", *, response_within: float | None = None) -> str:
         """Play a sound file; return the escape digit pressed, or ``""``.
 
         ``response_within`` must exceed the file's duration (default ``command_timeout``).
@@ -247,9 +261,7 @@ class AgiSession:
         on top of ``command_timeout`` for the prompt.
         """
         if timeout_ms < 0 or not 1 <= max_digits <= 1024:
-            raise InvalidCommandArgument(
-                "GET DATA needs timeout_ms >= 0 and 1 <= max_digits <= 1024"
-            )
+            raise InvalidCommandArgument("GET DATA needs timeout_ms >= 0 and 1 <= max_digits <= 1024")
         if response_within is None:
             # 0 asks Asterisk for its default digit timeout, a few seconds.
             per_digit = (timeout_ms or _DEFAULT_DIGIT_TIMEOUT_MS) / 1000
@@ -266,9 +278,7 @@ class AgiSession:
         )
         return validate_digits(response.result), response.data == "timeout"
 
-    async def wait_for_digit(
-        self, timeout_ms: int, *, response_within: float | None = None
-    ) -> str | None:
+    async def wait_for_digit(self, timeout_ms: int, *, response_within: float | None = None) -> str | None:
         """Wait for one DTMF digit; ``None`` on timeout.
 
         ``timeout_ms=-1`` waits forever in Asterisk; pass ``response_within`` to bound it.
@@ -303,9 +313,7 @@ class AgiSession:
         # Asterisk will now send HANGUP and answer 511: nothing useful is left to do.
         self._hung_up = True
 
-    async def exec(
-        self, app: str, options: str = "", *, response_within: float | None = None
-    ) -> AgiResponse:
+    async def exec(self, app: str, options: str = "", *, response_within: float | None = None) -> AgiResponse:
         """Run a dialplan application; raises :class:`AgiCommandFailed` if it is unknown (-2).
 
         ``options`` is one argument (application arguments separated by
@@ -320,8 +328,15 @@ class AgiSession:
         return response
 
 
+def _debug_enabled(logger: Any) -> bool:
+    is_enabled_for = getattr(logger, "is_enabled_for", None)
+    return is_enabled_for is None or bool(is_enabled_for(logging.DEBUG))
+
+
 def _digit_from_code(response: AgiResponse) -> str:
     """STREAM FILE and WAIT FOR DIGIT report a key as its character code, 0 for none."""
+    if response.result == "0":
+        return ""
     code = response.result_int
     if code is None or code < 0:
         raise RemoteProtocolError(f"expected a character code, got result={response.result!r}")
@@ -329,8 +344,12 @@ def _digit_from_code(response: AgiResponse) -> str:
 
 
 def _check_variable_name(name: str) -> None:
-    if _VARIABLE_NAME.fullmatch(name) is None:
+    if name in _variable_names:
+        return
+    if type(name) is not str or _VARIABLE_NAME.fullmatch(name) is None:
         raise InvalidCommandArgument(f"invalid channel variable name: {name!r}")
+    if len(_variable_names) < _VARIABLE_NAMES_MAX:
+        _variable_names.add(name)
 
 
 Handler = Callable[[AgiSession], Awaitable[None]]
@@ -345,24 +364,43 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-class _AgiStream(asyncio.BufferedProtocol):
+class _AgiStream(asyncio.Protocol):
     """One FastAGI connection: socket callbacks feeding the sans-IO core.
 
     Runs inside event-loop callbacks and never blocks. Until the header is
     complete there is no task; afterwards the call's task waits on at most one
-    future at a time (``_waiter``), resolved by ``buffer_updated`` (the next
+    future at a time (``_waiter``), resolved by ``data_received`` (the next
     event), ``resume_writing`` (drained), the deadline or ``connection_lost``.
 
-    A buffered protocol: the transport reads into the server's one receive
-    buffer (``get_buffer``) and we copy out just the bytes received. A plain
-    ``Protocol`` gets a fresh bytes object per read, allocated at 256 KiB and
-    shrunk, which costs glibc an mmap, an mremap, a munmap and a page fault
-    per read: more than the rest of the read path together.
+    On uvloop, a plain protocol: uvloop reads into its own buffer and hands
+    over a bytes object of the size received. On asyncio's selector loop,
+    :class:`_BufferedAgiStream`.
     """
 
-    def __init__(self, server: FastAgiServer, loop: asyncio.AbstractEventLoop) -> None:
+    __slots__ = (
+        "_closing",
+        "_deadline",
+        "_loop",
+        "_lost",
+        "_read_paused",
+        "_receive_buffer",
+        "_received_before",
+        "_server",
+        "_timer",
+        "_timer_due",
+        "_transport",
+        "_waiter",
+        "_waiting_for",
+        "_write_paused",
+        "conn",
+        "task",
+    )
+
+    def __init__(self, server: FastAgiServer, loop: asyncio.AbstractEventLoop, received: bytes = b"") -> None:
         self._server = server
         self._loop = loop
+        # Bytes another process read from this socket before handing it over.
+        self._received_before = received
         self._receive_buffer = server._receive_buffer
         self.conn = AgiConnection()
         self._transport: asyncio.Transport | None = None
@@ -386,18 +424,38 @@ class _AgiStream(asyncio.BufferedProtocol):
     # -- asyncio.Protocol ------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
+        # uvloop's transports implement asyncio.Transport without subclassing it.
+        self._transport = cast(asyncio.Transport, transport)
         self._server._connections.add(self)
         self._arm(self._server._header_timeout)
+        if self._received_before:
+            received, self._received_before = self._received_before, b""
+            self._received(received)
 
-    def get_buffer(self, sizehint: int) -> memoryview:
-        return self._receive_buffer
+    def data_received(self, data: bytes) -> None:
+        waiter = self._waiter
+        if self._waiting_for == _EVENT and waiter is not None:
+            # The usual read: the answer to the command in flight. Same steps as
+            # _received() and _resolve(), without the calls.
+            conn = self.conn
+            conn.receive_data(data)
+            try:
+                event = conn.next_event()
+            except AgiProtocolError as exc:
+                self._resolve(exc=exc)
+                return
+            if event is not NEED_DATA:
+                self._deadline = None
+                self._waiter = None
+                self._waiting_for = _NOTHING
+                if not waiter.done():
+                    waiter.set_result(event)
+            return
+        self._received(data)
 
-    def buffer_updated(self, nbytes: int) -> None:
+    def _received(self, data: bytes) -> None:
         conn = self.conn
-        # Copied out at once: the next read, on any connection, reuses the buffer.
-        conn.receive_data(bytes(self._receive_buffer[:nbytes]))
+        conn.receive_data(data)
         if self._waiting_for == _EVENT:
             try:
                 event = conn.next_event()
@@ -453,6 +511,10 @@ class _AgiStream(asyncio.BufferedProtocol):
         if event is NEED_DATA or self._closing:
             return
         if isinstance(event, AgiRequest):
+            handover = self._server._handover
+            if handover is not None and event.network_script in handover.scripts:
+                self._hand_over(handover, event)
+                return
             # The header's timer stays: the first command's deadline is later, so it
             # re-arms itself for it instead of being cancelled and made anew.
             self._deadline = None
@@ -461,35 +523,65 @@ class _AgiStream(asyncio.BufferedProtocol):
             log.debug("agi_closed_before_header", peer=self.peer)
             self.close()
 
+    def _hand_over(self, handover: Handover, request: AgiRequest) -> None:
+        """Pass the socket, with the header and anything read after it, to the serving process."""
+        assert self._transport is not None
+        script = request.network_script
+        data = format_header(request.env) + self.conn.buffered_data
+        try:
+            # A duplicate of the descriptor travels; closing ours then sends nothing.
+            handover.send(self._transport.get_extra_info("socket").fileno(), data)
+        except (OSError, ValueError) as exc:
+            log.warning("agi_handover_failed", script=script, uniqueid=request.uniqueid, error=str(exc))
+            self.report_failure()
+        else:
+            log.debug("agi_handed_over", script=script, uniqueid=request.uniqueid)
+        self.close()
+
     # -- the call's side -------------------------------------------------------
 
-    async def exchange(self, data: bytes, within: float) -> AgiEvent:
-        """Write one command and return the next event within ``within`` seconds.
+    def exchange(self, data: bytes, within: float) -> Awaitable[AgiEvent]:
+        """Write one command; the awaitable returned gives the next event within ``within`` seconds.
 
         The event is a response, a HANGUP notice or the peer's close. Raises
         ``TimeoutError``, ``ConnectionError`` and the core's
         :class:`~ivr.agi.protocol.RemoteProtocolError`. The caller has just
         parsed the buffer down to ``NEED_DATA`` (no complete line, no end of
         file), so the event can only come from bytes not received yet.
+
+        Usually a bare future that ``data_received`` resolves (no coroutine
+        frame per command); a coroutine when flow control must be waited out first.
         """
-        if self._lost or self._transport is None:
+        transport = self._transport
+        if self._lost or transport is None:
             raise ConnectionResetError("Connection lost")
-        self._transport.write(data)
-        self._arm(within)
+        transport.write(data)
+        # _arm(), inline: the timer usually stays, armed for an earlier deadline.
+        loop = self._loop
+        deadline = self._deadline = loop.time() + within
+        if self._timer is None or self._timer_due > deadline:
+            self._arm(within)
+        if self._write_paused or self._read_paused:
+            return self._exchange_after_flow_control()
+        waiter: asyncio.Future[AgiEvent] = loop.create_future()
+        self._waiter = waiter
+        self._waiting_for = _EVENT
+        return waiter
+
+    async def _exchange_after_flow_control(self) -> AgiEvent:
         try:
-            if self._write_paused or self._read_paused:
-                while self._write_paused:
-                    await self._wait(_DRAIN)
-                if self._read_paused:
-                    self._read_paused = False
-                    self._transport.resume_reading()
-                # Bytes or the end of file may have come while we waited to drain.
-                parsed = self.conn.next_event()
-                if parsed is not NEED_DATA:
-                    return parsed
-            waiter = self._waiter = self._loop.create_future()
-            self._waiting_for = _EVENT
-            event: AgiEvent = await waiter
+            while self._write_paused:
+                await self._wait(_DRAIN)
+            if self._read_paused:
+                self._read_paused = False
+                assert self._transport is not None
+                self._transport.resume_reading()
+            # Bytes or the end of file may have come while we waited to drain.
+            parsed = self.conn.next_event()
+            if parsed is not NEED_DATA:
+                self._deadline = None
+                return parsed
+            event: AgiEvent = await self._wait(_EVENT)
             return event
         finally:
             self._deadline = None
@@ -511,6 +603,8 @@ class _AgiStream(asyncio.BufferedProtocol):
             self._resolve(event)
 
     def _resolve(self, result: object = None, *, exc: BaseException | None = None) -> None:
+        if self._waiting_for == _EVENT:
+            self._deadline = None  # the exchange is over, whatever its outcome
         waiter, self._waiter, self._waiting_for = self._waiter, None, _NOTHING
         if waiter is None or waiter.done():  # e.g. cancelled along with the task
             return
@@ -567,12 +661,47 @@ class _AgiStream(asyncio.BufferedProtocol):
             return
         self._deadline = None
         if self.task is None:
-            log.warning(
-                "agi_header_timeout", peer=self.peer, timeout=self._server._header_timeout
-            )
+            log.warning("agi_header_timeout", peer=self.peer, timeout=self._server._header_timeout)
             self.close()
         else:
             self._resolve(exc=TimeoutError())
+
+
+class _BufferedAgiStream(_AgiStream, asyncio.BufferedProtocol):
+    """The same, reading into the server's one receive buffer (asyncio's selector loop).
+
+    asyncio's plain transports hand a protocol a fresh bytes object per read,
+    allocated at 256 KiB and shrunk, which costs glibc an mmap, an mremap, a
+    munmap and a page fault per read: more than the rest of the read path
+    together. Here the transport reads into ``get_buffer()`` and we copy out
+    just the bytes received.
+    """
+
+    __slots__ = ()
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self._receive_buffer
+
+    def buffer_updated(self, nbytes: int) -> None:
+        # Copied out at once: the next read, on any connection, reuses the buffer.
+        self.data_received(bytes(self._receive_buffer[:nbytes]))
+
+
+def _stream_class(loop: asyncio.AbstractEventLoop) -> type[_AgiStream]:
+    return _BufferedAgiStream if isinstance(loop, asyncio.selector_events.BaseSelectorEventLoop) else _AgiStream
+
+
+@dataclass(frozen=True)
+class Handover:
+    """Calls a worker process must not serve itself, and how it passes them on.
+
+    ``send(fd, data)`` sends a duplicate of the connected socket ``fd`` and the
+    bytes read from it so far (non-blocking; raises ``OSError`` when it cannot).
+    See :mod:`ivr.agi.pool`.
+    """
+
+    scripts: frozenset[str]
+    send: Callable[[int, bytes], None]
 
 
 class FastAgiServer:
@@ -582,6 +711,11 @@ class FastAgiServer:
     handler; ``default_route`` catches the rest. FastAGI carries no
     authentication, so only loopback addresses are accepted unless
     ``allow_non_loopback=True``.
+
+    ``reuse_port=True`` binds with ``SO_REUSEPORT``, so that worker processes
+    (:class:`ivr.agi.pool.AgiWorkerPool`) accept on the same port; a worker's
+    server passes the calls in ``handover.scripts`` to the process that
+    serves them (:meth:`adopt`).
     """
 
     def __init__(
@@ -594,11 +728,12 @@ class FastAgiServer:
         command_timeout: float = 10.0,
         default_route: Handler | None = None,
         allow_non_loopback: bool = False,
+        reuse_port: bool = False,
+        handover: Handover | None = None,
     ) -> None:
         if not allow_non_loopback and not _is_loopback(host):
             raise ValueError(
-                f"FastAGI must listen on loopback only, not {host!r} "
-                "(pass allow_non_loopback=True to override)"
+                f"FastAGI must listen on loopback only, not {host!r} (pass allow_non_loopback=True to override)"
             )
         self._host = host
         self._requested_port = port
@@ -606,6 +741,12 @@ class FastAgiServer:
         self._header_timeout = header_timeout
         self._command_timeout = command_timeout
         self._default_route = default_route
+        self._reuse_port = reuse_port
+        self._handover = handover
+        # Bound once: structlog's lazy proxy would rebuild a logger per line. The
+        # per-call context comes from contextvars, merged when a line is logged.
+        self._log: Any = log.bind()
+        self._log_debug = _debug_enabled(self._log)
         self._server: asyncio.Server | None = None
         # Every open connection, from accept to connection_lost.
         self._connections: set[_AgiStream] = set()
@@ -622,6 +763,18 @@ class FastAgiServer:
         return port
 
     @property
+    def host(self) -> str:
+        return self._host
+
+    @property
+    def header_timeout(self) -> float:
+        return self._header_timeout
+
+    @property
+    def command_timeout(self) -> float:
+        return self._command_timeout
+
+    @property
     def active_sessions(self) -> int:
         """Open connections: calls in flight and peers still sending their header."""
         return len(self._connections)
@@ -630,10 +783,24 @@ class FastAgiServer:
         if self._server is not None:
             raise RuntimeError("FastAGI server already started")
         loop = asyncio.get_running_loop()
+        # Again, in case logging was configured after this server was made.
+        self._log = log.bind()
+        self._log_debug = _debug_enabled(self._log)
         self._server = await loop.create_server(
-            lambda: _AgiStream(self, loop), self._host, self._requested_port
+            functools.partial(_stream_class(loop), self, loop),
+            self._host,
+            self._requested_port,
+            reuse_port=self._reuse_port or None,
         )
         log.info("agi_server_started", host=self._host, port=self.port)
+
+    async def adopt(self, sock: socket.socket, received: bytes) -> None:
+        """Serve a connection accepted by another process, given the bytes it already read from it."""
+        if self._server is None:
+            sock.close()
+            raise RuntimeError("FastAGI server not serving")
+        loop = asyncio.get_running_loop()
+        await loop.connect_accepted_socket(functools.partial(_stream_class(loop), self, loop, received), sock)
 
     async def close(self) -> None:
         """Stop accepting, cancel every call in flight and wait for them to end."""
@@ -675,38 +842,32 @@ class FastAgiServer:
             waiter.set_result(None)
 
     async def _run_call(self, stream: _AgiStream, request: AgiRequest) -> None:
+        # One coroutine for the whole call: every command's answer resumes each
+        # frame of the await chain, so a frame less here is one less per command.
+        call_log = self._log
+        script = ""
+        session: AgiSession | None = None
         try:
             args = request.args
-            with structlog.contextvars.bound_contextvars(
+            # The task runs in its own copy of the context: bound for this call
+            # only, with nothing to reset when it ends.
+            structlog.contextvars.bind_contextvars(
                 uniqueid=request.uniqueid, channel=request.channel, line=args[0] if args else None
-            ):
-                # Bound once per call: structlog's lazy proxy would rebuild a logger per line.
-                call_log = log.bind()
-                script = request.network_script
-                handler = self._routes.get(script, self._default_route)
-                if handler is None:
-                    call_log.warning("agi_unknown_route", script=script)
-                    stream.report_failure()
-                    return
-                session = AgiSession(
-                    request, stream, command_timeout=self._command_timeout, logger=call_log
-                )
-                await self._run_handler(handler, session, stream, call_log)
-        except Exception:
-            # Last resort: a bug here must cost one call, never the server.
-            log.exception("agi_session_failed", peer=stream.peer)
-        finally:
-            stream.close()
-
-    async def _run_handler(
-        self, handler: Handler, session: AgiSession, stream: _AgiStream, call_log: Any
-    ) -> None:
-        # One info line per call, when it ends, naming the script (as an access log
-        # does); at ~25 µs a line, a second one at the start would cost more than
-        # all our parsing. The start is logged at debug.
-        script = session.request.network_script
-        call_log.debug("agi_call_started", script=script)
-        try:
+            )
+            script = request.network_script
+            handler = self._routes.get(script, self._default_route)
+            if handler is None:
+                call_log.warning("agi_unknown_route", script=script)
+                stream.report_failure()
+                return
+            session = AgiSession(
+                request, stream, command_timeout=self._command_timeout, logger=call_log, log_commands=self._log_debug
+            )
+            # One info line per call, when it ends, naming the script (as an access
+            # log does); at ~25 µs a line, a second one at the start would cost more
+            # than all our parsing. The start is logged at debug.
+            if self._log_debug:
+                call_log.debug("agi_call_started", script=script)
             await handler(session)
         except AgiHangup as exc:
             call_log.info("agi_caller_hung_up", script=script, detail=str(exc))
@@ -715,9 +876,15 @@ class FastAgiServer:
         except RemoteProtocolError as exc:
             call_log.warning("agi_protocol_error", script=script, error=str(exc))
         except Exception:
-            # Our own bugs land here too, LocalProtocolError included.
-            call_log.exception("agi_handler_failed", script=script)
-            if not session.hung_up:
-                stream.report_failure()
+            if session is None:
+                # Last resort: a bug here must cost one call, never the server.
+                call_log.exception("agi_session_failed", peer=stream.peer)
+            else:
+                # Our own bugs land here too, LocalProtocolError included.
+                call_log.exception("agi_handler_failed", script=script)
+                if not session.hung_up:
+                    stream.report_failure()
         else:
             call_log.info("agi_call_finished", script=script)
+        finally:
+            stream.close()

@@ -23,8 +23,10 @@ from ivr.agi.protocol import (
     InvalidCommandArgument,
     LocalProtocolError,
     RemoteProtocolError,
+    _parse_response,
     decode_lenient,
     format_command,
+    format_header,
     validate_digits,
 )
 
@@ -318,9 +320,7 @@ def test_hangup_before_a_response_is_surfaced_and_the_response_kept() -> None:
     conn.receive_data(b"HANGUP\n200 result=-1 endpos=0\n")
     assert conn.next_event() == HangupNotice()
     state_after_hangup = conn.state
-    assert conn.next_event() == AgiResponse(
-        code=200, result="-1", endpos=0, text="result=-1 endpos=0"
-    )
+    assert conn.next_event() == AgiResponse(code=200, result="-1", endpos=0, text="result=-1 endpos=0")
     assert state_after_hangup is ConnectionState.AWAITING_RESPONSE
     assert conn.state is ConnectionState.IDLE
 
@@ -475,9 +475,7 @@ def test_blank_first_line_is_an_empty_header_and_a_remote_error() -> None:
         conn.next_event()
 
 
-@pytest.mark.parametrize(
-    "line", [b"OK\n", b"20 result=1\n", b"200result=1\n", b"2000 result=1\n", b"200 ok\n"]
-)
+@pytest.mark.parametrize("line", [b"OK\n", b"20 result=1\n", b"200result=1\n", b"2000 result=1\n", b"200 ok\n"])
 def test_malformed_response_line_is_a_remote_error(line: bytes) -> None:
     conn = awaiting_connection()
     conn.receive_data(line)
@@ -546,10 +544,7 @@ def asterisk_parse_args(line: str) -> list[str]:
 
 
 def test_command_arguments_with_spaces_are_quoted() -> None:
-    assert (
-        format_command("VERBOSE", "caller entered menu", "1")
-        == b'VERBOSE "caller entered menu" 1\n'
-    )
+    assert format_command("VERBOSE", "caller entered menu", "1") == b'VERBOSE "caller entered menu" 1\n'
 
 
 def test_empty_argument_is_sent_as_empty_quotes() -> None:
@@ -560,9 +555,7 @@ def test_command_name_is_sent_upper_case() -> None:
     assert format_command("get data", "beep", "3000", "4") == b"GET DATA beep 3000 4\n"
 
 
-@pytest.mark.parametrize(
-    "arg", ["a\rb", "a\nb", "a\x00b", 'say "hi"', "C:\\sounds", "1234\nHANGUP"]
-)
+@pytest.mark.parametrize("arg", ["a\rb", "a\nb", "a\x00b", 'say "hi"', "C:\\sounds", "1234\nHANGUP"])
 def test_argument_that_could_reshape_the_line_is_refused(arg: str) -> None:
     with pytest.raises(ValueError, match="argument 1"):
         format_command("SET VARIABLE", arg, "x")
@@ -642,9 +635,7 @@ header_line = st.one_of(
         st.text(alphabet="abcxyz_019", min_size=1, max_size=12),
         st.binary(max_size=30).filter(lambda b: b"\n" not in b),
     ),
-    st.sampled_from(
-        [b"agi_callerid: 1380\r", b"agi_bad key: x", b"no colon", b"", b"agi_: x", b"x_y: z"]
-    ),
+    st.sampled_from([b"agi_callerid: 1380\r", b"agi_bad key: x", b"no colon", b"", b"agi_: x", b"x_y: z"]),
     st.binary(max_size=30).filter(lambda b: b"\n" not in b),
 )
 
@@ -716,3 +707,83 @@ def test_command_name_is_checked_every_time_not_only_the_first() -> None:
 def test_non_string_argument_is_refused() -> None:
     with pytest.raises(InvalidCommandArgument, match="not a string"):
         format_command("SET VARIABLE", "X", 1)  # type: ignore[arg-type]
+
+
+answer_piece = st.one_of(
+    st.sampled_from(["0", "1", "-1", "12", "4111", "(", ")", " ", "  ", "(x)", "endpos=", "endpos=-3", "\t", "é"]),
+    st.text(alphabet="0123456789-() =abendpos", max_size=8),
+)
+
+
+@given(st.lists(answer_piece, max_size=6))
+def test_usual_200_answers_parse_exactly_as_the_general_parser_reads_them(pieces: list[str]) -> None:
+    rest = "result=" + "".join(pieces)
+    line = ("200 " + rest).encode()
+    try:
+        expected: object = _parse_response(200, rest)
+    except (RemoteProtocolError, ValueError) as exc:
+        expected = type(exc)
+    try:
+        got: object = feed(awaiting_connection(), line + b"\n")
+    except (RemoteProtocolError, ValueError) as exc:
+        got = type(exc)
+    assert got == expected
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (b"200 result=1 (13800138000)", AgiResponse(200, "1", "13800138000", text="result=1 (13800138000)")),
+        (b"200 result=0 endpos=8000", AgiResponse(200, "0", endpos=8000, text="result=0 endpos=8000")),
+        (b"200 result=1 (a) (b)", AgiResponse(200, "1", "a) (b", text="result=1 (a) (b)")),
+        (b"200 result=0 (x) endpos=-5", AgiResponse(200, "0", "x", -5, text="result=0 (x) endpos=-5")),
+        (b"200 result=1 ()", AgiResponse(200, "1", "", text="result=1 ()")),
+    ],
+)
+def test_answers_with_data_or_endpos_are_read_in_one_match(line: bytes, expected: AgiResponse) -> None:
+    assert feed(awaiting_connection(), line + b"\n") == expected
+
+
+@given(
+    st.dictionaries(
+        st.text(alphabet="abcdefghijklmnopqrstuvwxyz_0123456789", min_size=1, max_size=12),
+        st.text(max_size=20).filter(lambda v: "\n" not in v and "\r" not in v),
+        min_size=1,
+        max_size=10,
+    )
+)
+def test_a_request_rendered_as_a_header_parses_back_to_the_same_request(env: dict[str, str]) -> None:
+    conn = AgiConnection()
+    request = feed(conn, format_header(env))
+    assert isinstance(request, AgiRequest)
+    assert dict(request.env) == env
+
+
+def test_gbk_caller_name_survives_a_hand_over_as_the_same_text() -> None:
+    first = feed(
+        AgiConnection(), ASTERISK22_HEADER.replace(b"agi_calleridname: ", b"agi_calleridname: \xd5\xc5\xc8\xfd")
+    )
+    assert isinstance(first, AgiRequest)
+    again = feed(AgiConnection(), format_header(first.env))
+    assert isinstance(again, AgiRequest)
+    assert again.env == first.env and again.calleridname.startswith("张三")
+
+
+@pytest.mark.parametrize(
+    "args_lines",
+    [
+        [],
+        ["agi_arg_1: main"],
+        ["agi_arg_1: main", "agi_arg_2: vip", "agi_arg_3: x y"],
+        ["agi_arg_2: second", "agi_arg_1: first"],  # out of order
+        ["agi_arg_1: a", "agi_arg_3: c"],  # a gap
+        ["agi_arg_1: a", "agi_calleridname: agi_arg_2"],  # the prefix inside a value
+        ["agi_arg_10: ten", "agi_arg_9: nine", "agi_arg_1: one"],
+    ],
+)
+def test_arguments_read_with_the_header_match_the_general_reading(args_lines: list[str]) -> None:
+    data = ("agi_network: yes\nagi_network_script: route\n" + "".join(f"{x}\n" for x in args_lines) + "\n").encode()
+    whole = feed(AgiConnection(), data)
+    assert isinstance(whole, AgiRequest)
+    general = AgiRequest(env=whole.env)  # a fresh request works its arguments out from env
+    assert whole.args == general.args

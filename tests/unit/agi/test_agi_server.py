@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -24,6 +26,7 @@ from ivr.agi import (
     AgiTimeout,
     FastAgiServer,
     Handler,
+    Handover,
     InvalidCommandArgument,
 )
 
@@ -79,9 +82,7 @@ class Peers:
     def __init__(self) -> None:
         self._opened: list[FakeAsterisk] = []
 
-    async def connect_and_send(
-        self, port: int, data: bytes, *, half_close: bool = False
-    ) -> FakeAsterisk:
+    async def connect_and_send(self, port: int, data: bytes, *, half_close: bool = False) -> FakeAsterisk:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)
         peer = FakeAsterisk(reader, writer)
         self._opened.append(peer)
@@ -264,9 +265,7 @@ async def test_dead_channel_answer_ends_the_handler_with_hangup(
     server = await make_server({"route": outcome.handler(body)})
     with capture_logs() as logs:
         pbx = await peers.call(server.port)
-        await pbx.exchange(
-            "ANSWER", "511 Command Not Permitted on a dead channel or intercept routine"
-        )
+        await pbx.exchange("ANSWER", "511 Command Not Permitted on a dead channel or intercept routine")
         assert await pbx.expect_closed() == b""
         await outcome.wait()
     assert isinstance(outcome.error, AgiHangup)
@@ -494,9 +493,7 @@ async def test_misbehaving_peers_do_not_disturb_a_concurrent_call(
         await scanner.hang_up_socket()
         truncated = await peers.connect_and_send(server.port, ASTERISK22_HEADER[:100])
         await truncated.hang_up_socket()
-        half_closed = await peers.connect_and_send(
-            server.port, ASTERISK22_HEADER[:100], half_close=True
-        )
+        half_closed = await peers.connect_and_send(server.port, ASTERISK22_HEADER[:100], half_close=True)
         garbage = await peers.connect_and_send(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
         huge = await peers.connect_and_send(server.port, b"agi_calleridname: " + b"A" * 100_000)
 
@@ -690,14 +687,10 @@ async def test_bytes_flooding_in_between_commands_are_bounded_and_end_the_call(
         assert await pbx.expect_closed() == b""
     # Reading stops past 64 KiB; one more read of at most 64 KiB may already be in.
     assert 64 * 1024 < outcome.values["held"] <= 128 * 1024
-    assert [e["event"] for e in logs if e["event"] == "agi_protocol_error"] == [
-        "agi_protocol_error"
-    ]
+    assert [e["event"] for e in logs if e["event"] == "agi_protocol_error"] == ["agi_protocol_error"]
 
 
-async def test_close_also_ends_connections_still_sending_their_header(
-    peers: Peers, make_server: ServerFactory
-) -> None:
+async def test_close_also_ends_connections_still_sending_their_header(peers: Peers, make_server: ServerFactory) -> None:
     server = await make_server({"route": AgiSession.answer})
     pbx = await peers.connect_and_send(server.port, ASTERISK22_HEADER[:100])
     await yield_to_the_loop()
@@ -706,3 +699,171 @@ async def test_close_also_ends_connections_still_sending_their_header(
         await server.close()
     assert server.active_sessions == 0
     assert await pbx.expect_closed() == b""
+
+
+# --------------------------------------------------------------------------- on uvloop
+# On uvloop the connection is a plain Protocol (uvloop hands over exact-size bytes);
+# on asyncio's selector loop a BufferedProtocol. The same behaviour is required of both.
+
+
+def test_a_whole_call_and_misbehaving_peers_on_uvloop() -> None:
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> None:
+        peers, outcome = Peers(), Outcome()
+
+        async def main_menu(session: AgiSession) -> None:
+            outcome.values["context"] = structlog.contextvars.get_contextvars()
+            await session.answer()
+            outcome.values["choice"] = await session.get_data("ivr/main-menu", 5000, 1)
+            outcome.values["tier"] = await session.get_variable("IVR_TIER")
+
+        server = FastAgiServer("127.0.0.1", 0, {"route": outcome.handler(main_menu)}, header_timeout=0.3)
+        try:
+            async with server:
+                with capture_logs() as logs:
+                    scanner = await peers.connect_and_send(server.port, b"")
+                    await scanner.hang_up_socket()
+                    silent = await peers.connect_and_send(server.port, b"")
+                    garbage = await peers.connect_and_send(server.port, b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+                    huge = await peers.connect_and_send(server.port, b"agi_calleridname: " + b"A" * 100_000)
+                    pbx = await peers.call(server.port)
+                    await pbx.exchange("ANSWER", "200 result=0")
+                    await pbx.exchange("GET DATA ivr/main-menu 5000 1", "200 result=3")
+                    await pbx.exchange("GET VARIABLE IVR_TIER", "200 result=1 (gold)")
+                    assert await pbx.expect_closed() == b""
+                    await outcome.wait()
+                    for peer in (garbage, huge, silent):
+                        assert await peer.expect_closed() == b""
+        finally:
+            await peers.aclose()
+        assert outcome.error is None
+        assert outcome.values["choice"] == ("3", False)
+        assert outcome.values["tier"] == "gold"
+        assert outcome.values["context"] == {
+            "uniqueid": "1732810412.14",
+            "channel": "PJSIP/pstn-00000007",
+            "line": "main",
+        }
+        events = [entry["event"] for entry in logs]
+        assert events.count("agi_bad_header") == 2
+        assert events.count("agi_header_timeout") == 1
+        assert "agi_call_finished" in events
+        assert server.active_sessions == 0
+
+    uvloop.run(scenario())
+
+
+def test_silent_asterisk_makes_the_command_time_out_on_uvloop() -> None:
+    uvloop = pytest.importorskip("uvloop")
+
+    async def scenario() -> None:
+        peers, outcome = Peers(), Outcome()
+        server = FastAgiServer("127.0.0.1", 0, {"route": outcome.handler(AgiSession.answer)}, command_timeout=0.2)
+        try:
+            async with server:
+                pbx = await peers.call(server.port)
+                await pbx.expect("ANSWER")
+                await outcome.wait()  # no answer is ever sent
+                assert await pbx.expect_closed() == b""
+        finally:
+            await peers.aclose()
+        assert isinstance(outcome.error, AgiTimeout)
+
+    uvloop.run(scenario())
+
+
+# --------------------------------------------------------------------------- hand-over
+# A worker process passes calls it must not serve to the process that can
+# (ivr.agi.pool); here both servers live in this process and the "channel" is a
+# direct call to adopt().
+
+
+class Adopter:
+    """Plays the pool's side of a hand-over: adopts what a server sends into another server."""
+
+    def __init__(self, home: FastAgiServer) -> None:
+        self.home = home
+        self.tasks: list[asyncio.Task[None]] = []
+        self.received: list[bytes] = []
+
+    def send(self, fd: int, data: bytes) -> None:
+        self.received.append(data)
+        sock = socket.socket(fileno=os.dup(fd))  # what SCM_RIGHTS does
+        self.tasks.append(asyncio.get_running_loop().create_task(self.home.adopt(sock, data)))
+
+
+async def test_a_handed_over_call_is_served_by_the_adopting_server(
+    peers: Peers, make_server: ServerFactory, outcome: Outcome
+) -> None:
+    async def agent(session: AgiSession) -> None:
+        outcome.values["args"] = session.request.args
+        outcome.values["name"] = session.request.calleridname
+        outcome.values["context"] = structlog.contextvars.get_contextvars()
+        await session.set_variable("IVR_FEATURE", "ok")
+
+    home = await make_server({"agent": outcome.handler(agent)})
+    adopter = Adopter(home)
+    worker = await make_server({}, handover=Handover(frozenset({"agent"}), adopter.send))
+    gbk_header = header("agent", line="pause").replace(b"agi_arg_1", b"agi_calleridname: \xd5\xc5\xc8\xfd\nagi_arg_1")
+    pbx = await peers.call(worker.port, gbk_header)
+    await pbx.exchange("SET VARIABLE IVR_FEATURE ok", "200 result=1")
+    assert await pbx.expect_closed() == b""
+    await outcome.wait()
+    assert outcome.error is None
+    assert outcome.values["args"] == ("pause",)
+    assert outcome.values["name"] == "张三"
+    assert outcome.values["context"]["line"] == "pause"
+    assert worker.active_sessions == 0
+
+
+async def test_bytes_read_after_the_header_travel_with_the_handed_over_call(
+    peers: Peers, make_server: ServerFactory, outcome: Outcome
+) -> None:
+    async def agent(session: AgiSession) -> None:
+        await session.set_variable("IVR_FEATURE", "ok")
+
+    home = await make_server({"agent": outcome.handler(agent)})
+    adopter = Adopter(home)
+    worker = await make_server({}, handover=Handover(frozenset({"agent"}), adopter.send))
+    # The caller hangs up at once: HANGUP arrives in the same read as the header.
+    pbx = await peers.call(worker.port, header("agent") + b"HANGUP\n")
+    await outcome.wait()
+    assert isinstance(outcome.error, AgiHangup)
+    assert adopter.received[0].endswith(b"\n\nHANGUP\n")
+    assert await pbx.expect_closed() == b""
+
+
+async def test_other_scripts_are_served_where_they_were_accepted(
+    peers: Peers, make_server: ServerFactory, outcome: Outcome
+) -> None:
+    home = await make_server({})
+    adopter = Adopter(home)
+    worker = await make_server(
+        {"route": outcome.handler(AgiSession.answer)}, handover=Handover(frozenset({"agent"}), adopter.send)
+    )
+    pbx = await peers.call(worker.port)
+    await pbx.exchange("ANSWER", "200 result=0")
+    await outcome.wait()
+    assert outcome.error is None
+    assert adopter.received == []
+
+
+async def test_a_failed_hand_over_tells_asterisk_failure(peers: Peers, make_server: ServerFactory) -> None:
+    def unreachable(fd: int, data: bytes) -> None:
+        raise BlockingIOError("channel full")
+
+    worker = await make_server({}, handover=Handover(frozenset({"agent"}), unreachable))
+    with capture_logs() as logs:
+        pbx = await peers.call(worker.port, header("agent"))
+        assert await pbx.expect_closed() == b"FAILURE\n"
+    assert [e["event"] for e in logs if e["event"] == "agi_handover_failed"] == ["agi_handover_failed"]
+
+
+async def test_adopting_needs_a_serving_server() -> None:
+    server = FastAgiServer("127.0.0.1", 0, {})
+    left, right = socket.socketpair()
+    with pytest.raises(RuntimeError, match="not serving"):
+        await server.adopt(left, b"")
+    assert left.fileno() == -1  # closed, not leaked
+    right.close()
