@@ -15,8 +15,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from ivr.catalog.errors import CatalogError
+from ivr.catalog.model import Catalog
 from ivr.render import TemplateError
 from ivr.settings import Settings, load_settings
+
+
+def _catalog(settings: Settings, command: str) -> Catalog | None:
+    """The catalog, or None after printing why it does not load (exit code 1)."""
+    from ivr.catalog.load import load_catalog
+
+    try:
+        return load_catalog(settings.catalog)
+    except CatalogError as exc:
+        print(f"ivr {command}: {exc}", file=sys.stderr)
+        return None
 
 
 def _settings(args: argparse.Namespace) -> Settings:
@@ -76,13 +88,10 @@ def cmd_generate_seats(args: argparse.Namespace) -> int:
     import yaml
 
     from ivr.catalog.generate import catalog_with_seats, generate_seats
-    from ivr.catalog.load import load_catalog
 
     settings = _settings(args)
-    try:
-        catalog = load_catalog(settings.catalog)
-    except CatalogError as exc:
-        print(f"ivr generate-seats: {exc}", file=sys.stderr)
+    catalog = _catalog(settings, "generate-seats")
+    if catalog is None:
         return 1
     seats = generate_seats(catalog, args.count, first_id=args.first_id)
     text = yaml.safe_dump(catalog_with_seats(catalog, seats), allow_unicode=True, sort_keys=False)
@@ -219,17 +228,14 @@ def cmd_prompts_build(args: argparse.Namespace) -> int:
 def cmd_simulate(args: argparse.Namespace) -> int:
     import tempfile
 
-    from ivr.catalog.load import load_catalog
     from ivr.directory import SqliteDirectory
     from ivr.directory.demo import generate_demo_directory
     from ivr.hours import line_is_open
     from ivr.menu.simulate import simulate
 
     settings = _settings(args)
-    try:
-        catalog = load_catalog(settings.catalog)
-    except CatalogError as exc:
-        print(f"ivr simulate: {exc}", file=sys.stderr)
+    catalog = _catalog(settings, "simulate")
+    if catalog is None:
         return 1
     digits = [d for d in (args.digits or "").split(",") if d != ""]
     try:
@@ -287,15 +293,12 @@ def cmd_directory_demo(args: argparse.Namespace) -> int:
 def cmd_emergency(args: argparse.Namespace) -> int:
     import getpass
 
-    from ivr.catalog.load import load_catalog
     from ivr.emergency import EmergencyError, EmergencyStore, emergency_switch
     from ivr.web.audit import SqliteAuditTrail
 
     settings = _settings(args)
-    try:
-        catalog = load_catalog(settings.catalog)
-    except CatalogError as exc:
-        print(f"ivr emergency: {exc}", file=sys.stderr)
+    catalog = _catalog(settings, "emergency")
+    if catalog is None:
         return 1
     store, audit = EmergencyStore(settings.emergency_db), SqliteAuditTrail(settings.audit_db)
     switch = emergency_switch(settings, catalog, store, audit)
