@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 import time
 import zoneinfo
@@ -35,7 +36,9 @@ from ivr.catalog.load import load_catalog
 from ivr.catalog.model import Catalog
 from ivr.directory import SqliteDirectory
 from ivr.emergency import EmergencyError, EmergencyStore, EmergencySwitch, announcements_for, emergency_switch
+from ivr.eventloop import run_event_loop
 from ivr.log import get_logger
+from ivr.metrics import kpi
 from ivr.metrics.http import metrics_handler, snapshot_handler, stream_handler, wallboard_page
 from ivr.metrics.intake import CallerKeyer
 from ivr.metrics.live import LiveMetrics, group_configs
@@ -112,7 +115,11 @@ async def metrics_context(app: web.Application) -> AsyncIterator[None]:
         render=Wallboard(catalog), publish_interval=0.1,
     )  # fmt: skip
     replayed = await live.recover(since=time.time() - RECOVERY_DAYS * 86400)
-    log.info("metrics_recovered", events=replayed, store=str(settings.event_store))
+    # What recovery built lives as long as the service: out of every later full
+    # collection, which would otherwise walk it again (~50 ms at 10,000 calls a day).
+    gc.collect()
+    gc.freeze()
+    log.info("metrics_recovered", events=replayed, store=str(settings.event_store), frozen=gc.get_freeze_count())
     app[LIVE] = live
     holder.state = state
     collector = CenterCollector(state, catalog, clock=time.time, pipeline=live.stats)
@@ -309,7 +316,8 @@ def build_api(settings: Settings, catalog: Catalog, holder: Holder) -> Api:
 
     async def queues(request: web.Request) -> web.Response:
         state, now = holder.require_state(), time.time()
-        today = state.today(now, utc_offset_seconds(catalog, now), "group")
+        # The live sums: the same numbers as state.today(), without a pass over the day's calls.
+        today = state.today_counts(now, kpi.day_start(now, utc_offset_seconds(catalog, now)), "group")
         return web.json_response({"at": now, "queues": queues_view(state.snapshot(now), today, catalog)})
 
     async def agents(request: web.Request) -> web.Response:
@@ -502,5 +510,5 @@ def serve(settings: Settings) -> int:
     except CatalogError as exc:
         log.error("catalog_invalid", problems=str(exc))
         return 1
-    asyncio.run(run_service(settings, catalog))
+    run_event_loop(run_service(settings, catalog), settings.event_loop)
     return 0

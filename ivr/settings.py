@@ -24,6 +24,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from ivr.eventloop import EventLoopName
+
 Port = Annotated[int, Field(ge=1, le=65535)]
 DEMO_SECRET = "change-me-demo-secret"
 
@@ -70,6 +72,8 @@ class Settings(BaseSettings):
 
     log_level: str = "info"
     log_json: bool = False
+    # uvloop when installed (a dependency), else asyncio's own loop; see ivr/eventloop.py.
+    event_loop: EventLoopName = "auto"
 
     _check_agi = field_validator("agi_host")(classmethod(lambda cls, v: _loopback(v)))
 

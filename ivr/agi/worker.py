@@ -31,8 +31,9 @@ import structlog
 
 from ivr import log as logging_setup
 from ivr.agi.server import FastAgiServer, Handler, Handover
+from ivr.eventloop import run_event_loop
 
-__all__ = ["RouteFactory", "WorkerSpec", "load_route_factory", "main", "run_event_loop"]
+__all__ = ["RouteFactory", "WorkerSpec", "load_route_factory", "main"]
 
 log = structlog.get_logger(__name__)
 
@@ -76,21 +77,6 @@ def load_route_factory(name: str) -> RouteFactory:
     if not callable(factory):
         raise TypeError(f"route factory {name!r} is not callable")
     return cast(RouteFactory, factory)
-
-
-def run_event_loop(main: Any, loop: str = "auto") -> Any:
-    """``asyncio.run(main)``, on uvloop when ``loop`` is ``"uvloop"``, or ``"auto"`` and it is installed."""
-    if loop not in ("auto", "uvloop", "asyncio"):
-        raise ValueError(f"unknown event loop {loop!r}")
-    if loop != "asyncio":
-        try:
-            import uvloop
-        except ImportError:
-            if loop == "uvloop":
-                raise
-        else:
-            return uvloop.run(main)
-    return asyncio.run(main)
 
 
 class _Channel:

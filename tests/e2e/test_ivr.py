@@ -21,8 +21,9 @@ pytestmark = pytest.mark.e2e
 
 DEMO_VIP = "13900000001"  # vip, zh
 DEMO_JAPANESE = "13900000005"  # standard, ja
-DEMO_CUSTOMER = "13900000004"  # standard, zh, card ending 4321, PIN 246810
+DEMO_CUSTOMER = "13900000004"  # standard, zh, card ending 4321, PIN 246810; card 9876 not yet active
 CARD_LAST4, PIN, WRONG_PIN = "4321", "246810", "135790"
+INACTIVE_CARD_LAST4 = "9876"
 SEATS = ["1001", "1009", "1012", "1016", "1019", "1022", "1024"]  # basic_zh english japanese vip platinum group lost
 
 
@@ -213,10 +214,47 @@ def test_wrong_pin_three_times_reaches_an_agent_flagged_unverified(
     assert (handed["reason"], handed["verified"]) == ("verification_failed", False)
 
 
+def activation_keys(card_last4: str) -> tuple[tuple[int, str], ...]:
+    keys: list[tuple[int, str]] = [(1500, "2")]  # card activation, from the main menu
+    keys += [(1800, card_last4[0]), *((400, d) for d in card_last4[1:])]
+    keys += [(1800, PIN[0]), *((400, d) for d in PIN[1:])]
+    # Back at the main menu after the result (it cannot be interrupted): 0 reaches an agent.
+    return (*keys, *((3000, "0") for _ in range(12)))
+
+
+def test_card_activation_activates_the_card_once_then_says_it_is_active(
+    ivr_service: IvrService, seats: None, sipp: Sipp, events: EventLog, settings
+) -> None:  # type: ignore[no-untyped-def]
+    from ivr.directory.store import SqliteDirectory
+
+    def card_active() -> bool:
+        directory = SqliteDirectory(settings.directory_db)
+        try:
+            customer = directory.by_caller_id(DEMO_CUSTOMER)
+            assert customer is not None
+            return next(card.active for card in customer.cards if card.last4 == INACTIVE_CARD_LAST4)
+        finally:
+            directory.close()
+
+    assert not card_active()
+    outcomes = []
+    for _ in range(2):
+        joined = queued_call(sipp, events, "95588", DEMO_CUSTOMER, activation_keys(INACTIVE_CARD_LAST4),
+                             join_within=90)  # fmt: skip
+        records = trace(ivr_service, str(joined.get("Uniqueid")))
+        assert [r["ok"] for r in records if r["event"] == "ivr_verification"] == [True]
+        outcomes.append([p for p in played(records) if p in ("zh/card_activated", "zh/card_already_active")])
+        handed = handoff(records)
+        assert handed["verified"] is True
+
+    assert outcomes == [["zh/card_activated"], ["zh/card_already_active"]]
+    assert card_active()
+
+
 def test_card_digits_and_pins_appear_nowhere_after_verification_sessions(
     pbx: Pbx, ivr_service: IvrService, events: EventLog, settings
 ) -> None:  # type: ignore[no-untyped-def]
-    """Runs after the two verification tests (file order): scan every log, database,
+    """Runs after the verification and activation tests (file order): scan every log, database,
     Asterisk log and the captured AMI stream for the PIN, the wrong PIN and the
     digits typed as one string. (The directory keeps a card's last four by design,
     so the last four alone are scanned for in logs and the AMI stream only.)"""
@@ -233,7 +271,8 @@ def test_card_digits_and_pins_appear_nowhere_after_verification_sessions(
     leaks = [(name, s.decode()) for name, data in places.items() for s in secrets if s in data]
     assert not leaks, f"card data found: {leaks}"
     for name in ("ivr service log", "asterisk console", "AMI stream (metrics user)"):
-        assert f'"{CARD_LAST4}"'.encode() not in places[name] and f"={CARD_LAST4}".encode() not in places[name], name
+        for last4 in (CARD_LAST4, INACTIVE_CARD_LAST4):
+            assert f'"{last4}"'.encode() not in places[name] and f"={last4}".encode() not in places[name], name
     assert len(places) > 5, sorted(places)
     (ARTIFACTS / "card-data-scan.txt").write_text("scanned, no card data found:\n" + "\n".join(sorted(places)))
 

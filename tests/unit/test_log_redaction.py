@@ -51,3 +51,13 @@ def test_traceback_text_is_masked_too() -> None:
 
 def test_short_numbers_such_as_service_numbers_stay_readable() -> None:
     assert mask_digits("call 95588 or 4006695588") == "call 95588 or 4006695588"
+
+
+def test_sensitive_keys_inside_a_nested_mapping_are_blanked() -> None:
+    record = json.loads(render(request={"pin": "123456", "line": "main"}))
+
+    assert record["request"] == {"pin": "[redacted]", "line": "main"}
+
+
+def test_mobile_numbers_are_masked_too_and_the_text_around_them_kept() -> None:
+    assert mask_digits("caller 13900000004 called") == "caller *******0004 called"
