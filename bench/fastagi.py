@@ -5,7 +5,9 @@ Run: `.venv/bin/python bench/fastagi.py` (~20 s; `--quick` for a smoke run, `--h
 The same load generator (this process) plays Asterisk's side for:
 
 (a)  ``ivr.agi.FastAgiServer`` with a handler going through ``AgiSession``, on
-     uvloop, one process: as ``ivr serve`` runs it;
+     uvloop, one process: as ``ivr serve`` runs it (compiled by mypyc when
+     ``ivr native build`` has run: the first line printed says which);
+(a0) the same as plain Python (``IVR_NATIVE=off``);
 (a1) the same on asyncio's own loop (the loop (b) runs on);
 (a2) the same with ``--workers`` worker processes (``ivr.agi.pool``) accepting
      on the same port (SO_REUSEPORT) beside the main one;
@@ -310,6 +312,7 @@ class ServerKind:
     loop: str  # "asyncio" or "uvloop"
     workers: int = 0  # ours: worker processes beside the main one
     level: str = "info"
+    plain_python: bool = False  # ours: IVR_NATIVE=off, the mypyc-compiled modules not used
 
     def argv(self) -> list[str]:
         return ["--serve", self.impl, "--serve-loop", self.loop, "--workers", str(self.workers), "--level", self.level]
@@ -326,8 +329,9 @@ class ServerProcess:
 
     async def start(self) -> None:
         with self.log_path.open("wb") as log_file:
+            env = {**os.environ, "IVR_NATIVE": "off"} if self.kind.plain_python else None
             self.proc = await asyncio.create_subprocess_exec(
-                sys.executable, __file__, *self.kind.argv(), stdout=asyncio.subprocess.PIPE, stderr=log_file
+                sys.executable, __file__, *self.kind.argv(), stdout=asyncio.subprocess.PIPE, stderr=log_file, env=env
             )
         assert self.proc.stdout is not None
         line = await asyncio.wait_for(self.proc.stdout.readline(), 30)
@@ -585,6 +589,7 @@ def server_kinds(workers: int) -> list[ServerKind]:
     """(a) as deployed first, then ours on asyncio and over processes, (b) panoramisk as before, (b') on uvloop."""
     return [
         ServerKind("(a) ivr.agi, 1 process, uvloop", "ours", "uvloop"),
+        ServerKind("(a0) ivr.agi as plain Python, 1 process, uvloop", "ours", "uvloop", plain_python=True),
         ServerKind("(a1) ivr.agi, 1 process, asyncio", "ours", "asyncio"),
         ServerKind(f"(a2) ivr.agi, {workers + 1} processes, uvloop", "ours", "uvloop", workers),
         ServerKind("(b) panoramisk 1.4, asyncio", "panoramisk", "asyncio"),
@@ -597,13 +602,15 @@ async def main(args: argparse.Namespace) -> int:
         calls, pyst2_calls, unloaded, unloaded_pyst2, rounds, robust_calls, window = 300, 20, 50, 5, 2, 100, 2.0
     else:
         calls, pyst2_calls, unloaded, unloaded_pyst2, rounds, robust_calls, window = (
-            args.calls, args.pyst2_calls, 300, 20, 4, 400, 3.0
+            args.calls, args.pyst2_calls, 300, 20, args.rounds, 400, 3.0
         )  # fmt: skip
     log_dir = Path(args.log_dir)
     c = args.concurrency
+    from ivr import native
+
     print(
         f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; generator on {args.generator_loop}; "
-        f"server logs in {log_dir}/",
+        f"server logs in {log_dir}/; ivr modules: {native.status()}",
         flush=True,
     )
 
@@ -648,7 +655,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--quick", action="store_true", help="smoke run: 300/300/20 calls, a few seconds")
     parser.add_argument("--concurrency", type=int, default=20, help="calls in flight at once (default 20)")
-    parser.add_argument("--calls", type=int, default=2000, help="calls for each FastAGI server (default 2000)")
+    parser.add_argument("--calls", type=int, default=8000, help="calls for each FastAGI server (default 8000)")
+    parser.add_argument(
+        "--rounds", type=int, default=8,
+        help="interleaved slices the FastAGI servers' calls are run in (default 8: 1000 calls each)",
+    )  # fmt: skip
     parser.add_argument("--pyst2-calls", type=int, default=100, help="calls for (c), one process each (default 100)")
     parser.add_argument(
         "--workers", type=int, default=DEFAULT_WORKERS,

@@ -330,6 +330,16 @@ def cmd_emergency(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_native(args: argparse.Namespace) -> int:
+    from ivr import native
+
+    if args.action == "build":
+        return native.build(force=args.force)
+    print(f"{native.status()} ({'fresh build' if native.is_fresh() else 'no build, or a stale one'}): "
+          f"{', '.join(native.MODULES)}")  # fmt: skip
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ivr",
@@ -409,6 +419,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--line", default="all", help="line id (main, vip, platinum, group) or all (default)")
     p.add_argument("--prompt", help="recorded prompt id, e.g. emergency_system_maintenance (for on)")
     p.add_argument("--minutes", type=float, default=120, help="how long it stays on (default 120)")
+
+    p = add("native", cmd_native, "Compile the hot paths with mypyc (build), or say whether they run compiled.")
+    p.add_argument("action", choices=("build", "status"), help="build: compile when stale; status: what is in use")
+    p.add_argument("--force", action="store_true", help="build even when the build is up to date")
 
     p = add("reconcile", cmd_reconcile, "Rebuild KPIs from Asterisk's queue_log and the event store; list differences.")
     catalog_options(p)

@@ -9,10 +9,11 @@
 #   sip-tester  SIPp: callers and agent seats in the end-to-end tests
 #   espeak-ng, sox  prompt synthesis for `ivr prompts build`
 #   chromium, fonts-wqy-microhei  the wallboard test (headless, CJK labels)
+#   gcc         mypyc's C compiler: `ivr native build` compiles the hot paths
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(docker.io debootstrap sip-tester espeak-ng sox chromium fonts-wqy-microhei ${IVR_EXTRA_PACKAGES:-})
+packages=(docker.io debootstrap sip-tester espeak-ng sox chromium fonts-wqy-microhei gcc ${IVR_EXTRA_PACKAGES:-})
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -47,3 +48,6 @@ if [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stamp" ]; then
     .venv/bin/pip install -q -e '.[test,bench,dev]' >/dev/null
     touch "$stamp"
 fi
+# The hot paths compiled with mypyc (ivr/native.py); a no-op while the build is
+# fresh. Without a working compiler ivr runs as plain Python, only slower.
+.venv/bin/ivr native build || echo "setup: ivr runs as plain Python (see above)"

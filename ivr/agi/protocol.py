@@ -32,10 +32,9 @@ attributes such as the caller name are whatever bytes the far end sent.
 from __future__ import annotations
 
 import enum
-import functools
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Final
 
@@ -117,6 +116,8 @@ class AgiRequest:
     """
 
     env: Mapping[str, str]
+    # agi_arg_1..N when the parser already knows them (it read them last, in order).
+    known_args: tuple[str, ...] | None = field(default=None, repr=False, compare=False)
 
     def _get(self, key: str) -> str:
         return self.env.get(key, "")
@@ -126,9 +127,11 @@ class AgiRequest:
         """The path after ``agi://host:port/``, without any ``?query``."""
         return self._get("network_script").partition("?")[0]
 
-    @functools.cached_property
+    @property
     def args(self) -> tuple[str, ...]:
         """``agi_arg_1`` .. ``agi_arg_N`` in numeric order (the AGI() application arguments)."""
+        if self.known_args is not None:
+            return self.known_args
         numbered = {
             int(m.group(1)): value
             for key, value in self.env.items()
@@ -487,15 +490,15 @@ class AgiConnection:
         self._header_lines = len(pairs)
         self._pos = self._scan_from = end + 2
         self._transition(_Input.HEADER_END)
-        request = AgiRequest(env=MappingProxyType(header))
         # Asterisk writes agi_arg_1..N last, in order: when the text says so, the
         # arguments are the last N pairs (else AgiRequest.args works them out).
         count = text.count("agi_arg_")
+        known: tuple[str, ...] | None = None
         if len(header) == len(pairs):
             last = pairs[-count:] if count else []
             if all(key == f"arg_{n}" for n, (key, _) in enumerate(last, 1)):
-                request.__dict__["args"] = tuple(value for _, value in last)  # functools.cached_property's slot
-        return request
+                known = tuple(value for _, value in last)
+        return AgiRequest(env=MappingProxyType(header), known_args=known)
 
     def _line_too_long(self) -> RemoteProtocolError:
         start = self._pos
@@ -653,7 +656,7 @@ _command_names: dict[str, str] = {}
 _COMMAND_NAMES_MAX: Final = 256
 
 
-def format_command(name: str, *args: str) -> bytes:
+def format_command(name: str, *args: object) -> bytes:
     """Render one command line, e.g. ``format_command("GET DATA", "beep", "3000", "4")``.
 
     Arguments containing whitespace, and empty arguments, are wrapped in
@@ -679,7 +682,7 @@ def format_command(name: str, *args: str) -> bytes:
     return line
 
 
-def _checked_argument(name: str, index: int, arg: str) -> str:
+def _checked_argument(name: str, index: int, arg: object) -> str:
     """The general case of one argument: refuse it, quote it or keep it."""
     if not isinstance(arg, str):
         raise InvalidCommandArgument(f"{name} argument {index} is not a string: {arg!r}")

@@ -757,9 +757,11 @@ class FastAgiServer:
     @property
     def port(self) -> int:
         """The bound port (the kernel's choice when 0 was asked for)."""
-        if self._server is None or not self._server.sockets:
+        # uvloop gives a list where typeshed says tuple: read it as any sequence.
+        sockets: Any = None if self._server is None else cast(Any, self._server).sockets
+        if not sockets:
             return self._requested_port
-        port: int = self._server.sockets[0].getsockname()[1]
+        port: int = sockets[0].getsockname()[1]
         return port
 
     @property
@@ -869,12 +871,14 @@ class FastAgiServer:
             if self._log_debug:
                 call_log.debug("agi_call_started", script=script)
             await handler(session)
-        except AgiHangup as exc:
-            call_log.info("agi_caller_hung_up", script=script, detail=str(exc))
-        except AgiTimeout as exc:
-            call_log.warning("agi_command_timeout", script=script, detail=str(exc))
-        except RemoteProtocolError as exc:
-            call_log.warning("agi_protocol_error", script=script, error=str(exc))
+        # One name per exception type: compiled (ivr.native), a name bound by two
+        # `except ... as` clauses keeps the first clause's type.
+        except AgiHangup as hangup:
+            call_log.info("agi_caller_hung_up", script=script, detail=str(hangup))
+        except AgiTimeout as timeout:
+            call_log.warning("agi_command_timeout", script=script, detail=str(timeout))
+        except RemoteProtocolError as protocol_error:
+            call_log.warning("agi_protocol_error", script=script, error=str(protocol_error))
         except Exception:
             if session is None:
                 # Last resort: a bug here must cost one call, never the server.

@@ -154,24 +154,25 @@ class AmiMessage:
     _lines: list[str] | None
     _captured: tuple[str, ...] | None
 
-    def __init__(self, headers: Iterable[tuple[str, str]]) -> None:
-        self._headers = tuple(headers)
-        self._shape = None
-        self._text = ""
+    def __init__(
+        self,
+        headers: Iterable[tuple[str, str]] | None,
+        _shape: _Shape | None = None,
+        _text: str = "",
+        _captured: tuple[str, ...] | None = None,
+    ) -> None:
+        # The underscored arguments are the parser's (`_of_shape`); others pass headers only.
+        self._headers = None if headers is None else tuple(headers)
+        self._shape = _shape
+        self._text = _text
         self._lines = None
-        self._captured = None
+        self._captured = _captured
 
     @classmethod
     def _of_shape(cls, shape: _Shape, text: str, captured: tuple[str, ...] | None) -> AmiMessage:
         """A message of a known shape: ``text`` is its lines joined by CRLF,
         ``captured`` the values of ``shape.capture`` (None: not taken)."""
-        message = cls.__new__(cls)
-        message._headers = None
-        message._shape = shape
-        message._text = text
-        message._lines = None
-        message._captured = captured
-        return message
+        return cls(None, shape, text, captured)
 
     @property
     def headers(self) -> tuple[tuple[str, str], ...]:

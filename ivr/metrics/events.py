@@ -23,7 +23,8 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from collections.abc import Mapping
+import operator
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, TypeAlias
 
@@ -264,6 +265,27 @@ EVENT_TYPES: Mapping[str, type[DomainEvent]] = {
         SurveyRated,
     )
 }
+
+
+# Each event type's name and a getter of all its field values, `at` first.
+_IDENTITY: dict[type, tuple[str, Callable[[Any], tuple[Any, ...]]]] = {
+    cls: (cls.__name__, operator.attrgetter(*(f.name for f in dataclasses.fields(cls))))
+    for cls in EVENT_TYPES.values()
+}
+
+
+def identity(event: DomainEvent) -> tuple[Any, ...]:
+    """The event as one flat tuple of plain values: its type's name, then every field, ``at`` first.
+
+    Two identities are equal exactly when the events are. Unlike the event
+    object, such a tuple (strings and numbers only) is untracked by CPython's
+    garbage collector once a collection has seen it, so the reducer can
+    remember hours of events for its dedupe without making every later full
+    collection walk them (at 80,000 events that was a quarter of the
+    reducer's time).
+    """
+    name, values = _IDENTITY[type(event)]
+    return (name, *values(event))
 
 
 def _store_through_slots(cls: type) -> None:

@@ -74,6 +74,7 @@ from .events import (
     MemberRemoved,
     MemberStatusChanged,
     SurveyRated,
+    identity,
 )
 
 GroupBy = Literal["group", "agent", "line", "tier", "language"] | None
@@ -523,7 +524,8 @@ class CenterState:
         self._groups: dict[str, GroupConfig] = dict(groups or {})
         self._default = default_group or GroupConfig()
         self._dedupe_window = dedupe_window
-        self._seen: set[DomainEvent] = set()
+        # The applied events' identities (`events.identity`: index 1 is `at`).
+        self._seen: set[tuple[Any, ...]] = set()
         self._seen_pruned_at: float | None = None
         self._prune_every = float("inf") if dedupe_window is None else dedupe_window / 4
         self._calls: dict[CallKey, _Call] = {}
@@ -568,7 +570,8 @@ class CenterState:
         """Fold one event in; an exact duplicate of an applied event is ignored."""
         seen = self._seen
         known = len(seen)
-        seen.add(event)  # one hash of the event for both the test and the insert
+        key = identity(event)
+        seen.add(key)  # one hash of the key for both the test and the insert
         if len(seen) == known:
             self.duplicates += 1
             return
@@ -577,7 +580,7 @@ class CenterState:
         if horizon is not None and at < horizon:
             window = self._dedupe_window
             if window is not None and at < horizon - window:
-                seen.discard(event)
+                seen.discard(key)
                 self.late += 1
                 return
         else:
@@ -703,7 +706,7 @@ class CenterState:
         if self._seen_pruned_at is None:
             self._seen_pruned_at = horizon
         elif horizon - self._seen_pruned_at >= window / 4:
-            self._seen = {e for e in self._seen if e.at >= horizon - window}
+            self._seen = {key for key in self._seen if key[1] >= horizon - window}
             self._seen_pruned_at = horizon
 
     def apply_all(self, events: Iterable[DomainEvent]) -> None:
@@ -1425,7 +1428,7 @@ class CenterState:
         Keep at least the longest FCR window plus the reporting horizon; a
         duplicate older than `ts` arriving later would then count again.
         """
-        self._seen = {e for e in self._seen if e.at >= ts}
+        self._seen = {key for key in self._seen if key[1] >= ts}
         for key in [k for k, c in self._calls.items() if c.joined_at < ts]:
             call = self._calls[key]
             if call.uniqueid not in self._waiting.get(call.queue, {}):  # keep those waiting

@@ -14,7 +14,7 @@ from ivr.log import MaskedRenderer, PlainConsoleRenderer, UtcTimestamp, redact_f
 REFERENCE = structlog.dev.ConsoleRenderer(colors=False)
 
 keys = st.text(alphabet="abcdefghijklmnopqrstuvwxyz_", min_size=1, max_size=12).filter(
-    lambda key: key not in {"event", "level", "timestamp"}
+    lambda key: key not in {"event", "level", "timestamp", "exception", "exc_info", "stack", "logger", "logger_name"}
 )
 values = st.one_of(
     st.none(),

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
+import sys
+import types
+import typing
+from pathlib import Path
+from typing import Any
 
 import pytest
 
+from ivr.metrics import events
 from ivr.metrics.events import EVENT_TYPES, CallerJoined, MemberAdded, from_record, to_record
 
 
@@ -23,9 +30,36 @@ def test_an_event_is_built_by_keyword_with_its_defaults_and_is_frozen() -> None:
         MemberAdded(1.0, "vip", "1001")  # type: ignore[misc]
 
 
+def a_value_of(kind: Any) -> Any:
+    """A value of the field's type (compiled, the events check their field types)."""
+    if typing.get_origin(kind) is typing.Literal:
+        return typing.get_args(kind)[0]
+    if typing.get_origin(kind) in (typing.Union, types.UnionType):
+        return a_value_of(next(arg for arg in typing.get_args(kind) if arg is not type(None)))
+    return {str: "1", float: 1.0, int: 1, bool: True}[kind]
+
+
+def source_hints() -> dict[str, dict[str, Any]]:
+    """Each event type's field types, read from events.py (compiled, annotations lose their unions)."""
+    spec = importlib.util.spec_from_file_location("events_source", Path(events.__file__).with_name("events.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    try:
+        spec.loader.exec_module(module)
+        return {cls.__name__: typing.get_type_hints(cls) for cls in module.EVENT_TYPES.values()}
+    finally:
+        del sys.modules[spec.name]
+
+
 def test_every_event_type_round_trips_through_its_record() -> None:
+    hints_by_type = source_hints()
     for cls in EVENT_TYPES.values():
-        values = {f.name: f.default if f.default is not dataclasses.MISSING else 1 for f in dataclasses.fields(cls)}
+        hints = hints_by_type[cls.__name__]
+        values = {
+            f.name: f.default if f.default is not dataclasses.MISSING else a_value_of(hints[f.name])
+            for f in dataclasses.fields(cls)
+        }
         event = cls(**values)  # type: ignore[arg-type]
         assert from_record(*to_record(event)) == event
         assert [getattr(event, f.name) for f in dataclasses.fields(cls)] == list(values.values())
