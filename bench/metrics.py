@@ -82,6 +82,7 @@ REPO = Path(__file__).resolve().parents[1]
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
+from ivr import native  # noqa: E402
 from ivr.ami.protocol import NEED_DATA, AmiMessage, AmiParser  # noqa: E402
 from ivr.catalog.load import load_catalog  # noqa: E402
 from ivr.metrics import kpi  # noqa: E402
@@ -833,7 +834,8 @@ def main(argv: list[str] | None = None) -> int:
     seconds = args.seconds or (8.0 if args.quick else 30.0)
     started = time.monotonic()
     print(f"# bench/metrics.py{' --quick' if args.quick else ''}: Python {sys.version.split()[0]}, "
-          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")  # fmt: skip
+          f"{os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}, ivr modules: {native.status()} "
+          "(IVR_NATIVE=off: plain Python)")  # fmt: skip
 
     affinity = os.sched_getaffinity(0)
     os.sched_setaffinity(0, {min(affinity)})  # (1) and (2) on one core
