@@ -38,7 +38,7 @@ _SHORTEST_MATCH = 11
 _LONG_INT = 10 ** (_SHORTEST_MATCH - 1)
 REDACTED = "[redacted]"
 # Values that cannot hold a digit run are passed through without a look.
-_PLAIN_TYPES = (type(None), bool, float)
+_PLAIN_TYPES = (type(None), bool)
 
 
 def mask_digits(text: str) -> str:
@@ -60,7 +60,8 @@ def _scrub_numbers(value: Any) -> Any:
     kind = type(value)
     if kind is str or kind in _PLAIN_TYPES:
         return value
-    if isinstance(value, int):  # a card number passed as a number is masked like one in text
+    if isinstance(value, int | float):  # a card number passed as a number is masked like one in text
+        # (as text: a masked number rendered bare would also break a JSON line)
         return mask_digits(str(value)) if abs(value) >= _LONG_INT else value
     if isinstance(value, dict):
         return {k: REDACTED if _is_sensitive(str(k)) else _scrub_numbers(v) for k, v in value.items()}

@@ -4,8 +4,9 @@
 `make test`) compiles `MODULES` with mypyc, which ships with mypy, into one
 group of extension modules beside the sources, and records every source's
 SHA-256 in `ivr/_native.json`. The modules are the per-call and per-event
-paths: the FastAGI protocol and server, the AMI parser, and the metrics
-intake, events and reducer (see BENCHMARKS.md for what each gains).
+paths: the FastAGI protocol and server, the logging pipeline, the AMI parser,
+and the metrics events, intake, KPI and reducer modules (see BENCHMARKS.md
+for what they gain).
 
 `ivr/__init__` calls `use_fresh_builds_only()`: the compiled group is imported
 only while every one of its sources is the one it was built from. After an

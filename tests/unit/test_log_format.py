@@ -78,3 +78,16 @@ def test_the_separator_after_a_masked_number_is_kept() -> None:
     )
 
     assert "read *******0004 back" in line
+
+
+def test_a_json_line_stays_json_when_a_long_number_is_masked() -> None:
+    import json
+
+    fields = redact_fields(
+        None, "info", {"event": "x", "count": 3, "pan": 1, "oops": 62220212345678.5, "n": 6222021234567890}
+    )
+    line = MaskedRenderer(structlog.processors.JSONRenderer())(None, "info", fields)
+
+    record = json.loads(line)
+    assert record["count"] == 3 and record["pan"] == "[redacted]"
+    assert "62220212345678" not in line and "6222021234567890" not in line
