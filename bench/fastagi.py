@@ -60,14 +60,14 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar, cast
+from typing import Any, cast
 
 from ivr.agi import AgiSession, Handler
+from ivr.eventloop import run_event_loop
 
-T = TypeVar("T")
 PYST2_SCRIPT = Path(__file__).with_name("agi_flow.py")
 HOST = "127.0.0.1"
 CALL_TIMEOUT = 10.0
@@ -359,19 +359,11 @@ class ServerProcess:
         return sum(1 for line in text.splitlines() if "Traceback" in line or "[error" in line or "ERROR:" in line)
 
 
-def run_loop(main: Coroutine[Any, Any, T], loop: str) -> T:
-    if loop == "uvloop":
-        import uvloop
-
-        return uvloop.run(main)
-    return asyncio.run(main)
-
-
 def serve(args: argparse.Namespace) -> None:
     if args.serve == "panoramisk":
-        run_loop(_serve_panoramisk(), args.serve_loop)
+        run_event_loop(_serve_panoramisk(), args.serve_loop)
     else:
-        run_loop(_serve_ours(args.level, args.workers, args.serve_loop), args.serve_loop)
+        run_event_loop(_serve_ours(args.level, args.workers, args.serve_loop), args.serve_loop)
 
 
 async def menu(session: AgiSession) -> None:
@@ -682,4 +674,4 @@ if __name__ == "__main__":
         serve(arguments)
     else:
         Path(arguments.log_dir).mkdir(parents=True, exist_ok=True)
-        sys.exit(run_loop(main(arguments), arguments.generator_loop))
+        sys.exit(run_event_loop(main(arguments), arguments.generator_loop))

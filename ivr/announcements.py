@@ -99,21 +99,10 @@ def _french(num: int, options: str | None) -> list[str]:
     return files
 
 
-def _japanese(num: int, options: str | None) -> list[str]:
-    """say.c `ast_say_number_full_ja`, 0..999: 1..19 whole, tens, `digits/hundred`
-    after the hundreds digit (so 300 is digits/3 + digits/hundred)."""
-    if num == 0:
-        return ["digits/0"]
-    files: list[str] = []
-    if num >= 100:
-        files += [f"digits/{num // 100}", "digits/hundred"]
-        num %= 100
-    if num >= 20:
-        files.append(f"digits/{num // 10 * 10}")
-        num %= 10
-    if num:
-        files.append(f"digits/{num}")
-    return files
+# say.c `ast_say_number_full_ja`, 0..999: 1..19 whole, tens, `digits/hundred`
+# after the hundreds digit (so 300 is digits/3 + digits/hundred): for these
+# numbers the same files, in the same order, as English.
+_japanese = _english
 
 
 def _russian(num: int, options: str | None) -> list[str]:

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
-from typing import Any, Literal, TypeVar
+from typing import Any, Literal, TypeVar, get_args
 
 T = TypeVar("T")
 
 EventLoopName = Literal["auto", "uvloop", "asyncio"]
-EVENT_LOOPS: tuple[str, ...] = ("auto", "uvloop", "asyncio")
+EVENT_LOOPS: tuple[str, ...] = get_args(EventLoopName)
 
 
 def run_event_loop(main: Coroutine[Any, Any, T], loop: str = "auto") -> T:

@@ -111,14 +111,18 @@ setup(
 """
 
 
+def _remove_build() -> None:
+    for built in PACKAGE_DIR.rglob("*.so"):
+        built.unlink()
+    STAMP.unlink(missing_ok=True)
+
+
 def build(force: bool = False) -> int:
     """Compile `MODULES`; 0 when built (or already fresh), 1 when the build failed."""
     if is_fresh() and not force:
         print("ivr native: compiled modules are up to date")
         return 0
-    for stale in PACKAGE_DIR.rglob("*.so"):
-        stale.unlink()
-    STAMP.unlink(missing_ok=True)
+    _remove_build()
     sources = [source_of(m) for m in MODULES]
     started = time.monotonic()
     result = subprocess.run(
@@ -126,8 +130,7 @@ def build(force: bool = False) -> int:
         cwd=ROOT, capture_output=True, text=True, check=False,
     )  # fmt: skip
     if result.returncode != 0:
-        for stale in PACKAGE_DIR.rglob("*.so"):
-            stale.unlink()
+        _remove_build()
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])
         print(f"ivr native: build FAILED, running as plain Python:\n{tail}", file=sys.stderr)
         return 1
