@@ -897,11 +897,12 @@ class CenterState:
     def floor(self, now: float) -> tuple[GroupSnapshot, ...]:
         """The groups of `snapshot(now)`, from the live counts: no pass over the seats."""
         live = self._fold_seats()
-        counts = {queue: list(row) for queue, row in live.groups.items() if any(row)}
+        counts = {queue: list(row) for queue, row in live.groups.items()}
         if now >= live.floor_now:
             self._run_out(now)
             for queue, correction in live.ran_out_counts.items():
-                _add(counts[queue], correction, 1)
+                # A seat may have left the queue since: its correction row is then zeros.
+                _add(counts.setdefault(queue, [0] * len(_STATE_INDEX)), correction, 1)
         else:  # a look back in time: count them afresh
             wrap_up = _STATE_INDEX[SeatState.WRAP_UP]
             for name in live.wrapping:
@@ -911,6 +912,7 @@ class CenterState:
                     for queue in seat.memberships:
                         counts[queue][wrap_up] -= 1
                         counts[queue][_STATE_INDEX[state]] += 1
+        counts = {queue: row for queue, row in counts.items() if any(row)}
         zero = [0] * len(_STATE_INDEX)
         groups: list[GroupSnapshot] = []
         for queue in sorted(set(self._groups) | set(self._waiting) | set(counts)):

@@ -219,3 +219,15 @@ def test_forgetting_old_calls_rebuilds_the_sums() -> None:
     check(state, T0 + 5000, kpi.interval_start(T0))
     state.forget_before(T0 + 1000)
     check(state, T0 + 5000, kpi.interval_start(T0))
+
+
+def test_a_seat_that_leaves_its_queue_in_wrap_up_is_counted_right_before_and_after_it_runs_out() -> None:
+    """Found by the property above: the run-out correction outlived the seat's membership."""
+    state = CenterState(GROUPS)
+    state.apply(AgentCompleted(at=T0, queue=QUEUES[0], uniqueid="c0", agent=SEATS[0], hold_time=0.0, talk_time=0.0,
+                               reason="caller"))  # fmt: skip
+    for now in (T0 + 1, T0 + 5000):
+        assert floor(state, now) == expected_floor(state, now)
+    state.apply(MemberRemoved(at=T0 + 1, queue=QUEUES[0], agent=SEATS[0]))
+    for now in (T0 + 2, T0 + 5000):
+        assert floor(state, now) == expected_floor(state, now)
