@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections import Counter
 
 import pytest
@@ -53,6 +55,24 @@ def test_caller_join_is_tagged_from_channel_variables_and_timed_by_timestamp() -
     assert event.priority is None
 
 
+@pytest.mark.parametrize(
+    ("variables", "priority"),
+    [
+        (["QUEUE_PRIO=3"], 3),
+        (["IVR_PRIORITY= 7 "], 7),
+        (["QUEUE_PRIO=x", "IVR_PRIORITY=-2"], -2),
+        (["QUEUE_PRIO=5", "IVR_PRIORITY=9"], 5),
+        (["QUEUE_PRIO="], None),
+        (["IVR_LINE=vip"], None),
+    ],
+)
+def test_the_queue_priority_comes_from_the_first_channel_variable_that_is_a_number(
+    variables: list[str], priority: int | None
+) -> None:
+    event = from_ami({**JOIN, "ChanVariable": variables}, NOW, KEY)
+    assert isinstance(event, CallerJoined) and event.priority == priority
+
+
 def test_chan_variables_may_come_as_newline_joined_text_or_the_old_bracket_form() -> None:
     joined_text = {**JOIN, "ChanVariable": "IVR_LINE=main\nIVR_TIER=standard\nIVR_LANG=zh"}
     bracket = {k: v for k, v in JOIN.items() if k != "ChanVariable"}
@@ -69,6 +89,13 @@ def test_caller_number_is_kept_only_as_a_keyed_hash() -> None:
     assert event.caller_hash == KEY("13800138000")
     assert "13800138000" not in repr(event)
     assert CallerKeyer(b"another-salt-9876543210")("13800138000") != event.caller_hash
+
+
+@given(st.binary(min_size=16, max_size=200), st.text(alphabet="0123456789+ -()", min_size=1, max_size=20))
+def test_the_caller_key_is_hmac_sha256_of_the_digits_with_the_salt(salt: bytes, number: str) -> None:
+    digits = number.strip().translate(str.maketrans("", "", " -()."))
+    expected = hmac.digest(salt, digits.encode(), hashlib.sha256).hex() if digits else None
+    assert CallerKeyer(salt)(number) == expected
 
 
 def test_withheld_caller_number_has_no_key() -> None:
