@@ -34,8 +34,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import operator
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Final, Literal, TypeAlias
 
@@ -46,8 +45,16 @@ EXIT_REASONS: frozenset[str] = frozenset({"timeout", "empty", "withdraw", "key"}
 
 
 @mypyc_attr(acyclic=True)
+class _Event:
+    """The base of every event: its `identity` (see the function)."""
+
+    def identity(self) -> tuple[Any, ...]:
+        raise NotImplementedError
+
+
+@mypyc_attr(acyclic=True)
 @dataclass(kw_only=True, init=False, unsafe_hash=True)
-class CallerJoined:
+class CallerJoined(_Event):
     """A caller entered a queue (AMI QueueCallerJoin, queue_log ENTERQUEUE): one offered call."""
 
     at: Final[float]
@@ -83,10 +90,14 @@ class CallerJoined:
         self.language = language
         self.priority = priority
 
+    def identity(self) -> tuple[Any, ...]:
+        return ("CallerJoined", self.at, self.queue, self.uniqueid, self.caller_hash, self.position, self.line,
+                self.tier, self.language, self.priority)  # fmt: skip
+
 
 @mypyc_attr(acyclic=True)
 @dataclass(kw_only=True, init=False, unsafe_hash=True)
-class CallerAbandoned:
+class CallerAbandoned(_Event):
     """A caller left the queue unanswered (AMI QueueCallerAbandon, queue_log ABANDON).
 
     AMI raises it for every unanswered exit, timeouts included; only queue_log
@@ -117,10 +128,14 @@ class CallerAbandoned:
         self.original_position = original_position
         self.hold_time = hold_time
 
+    def identity(self) -> tuple[Any, ...]:
+        return ("CallerAbandoned", self.at, self.queue, self.uniqueid, self.position, self.original_position,
+                self.hold_time)  # fmt: skip
+
 
 @mypyc_attr(acyclic=True)
 @dataclass(kw_only=True, init=False, unsafe_hash=True)
-class CallerExited:
+class CallerExited(_Event):
     """A caller was taken out of the queue by the queue itself (queue_log only).
 
     EXITWITHTIMEOUT, EXITEMPTY, EXITWITHKEY, WITHDRAW: the call went back to
@@ -154,10 +169,14 @@ class CallerExited:
         self.original_position = original_position
         self.hold_time = hold_time
 
+    def identity(self) -> tuple[Any, ...]:
+        return ("CallerExited", self.at, self.queue, self.uniqueid, self.reason, self.position, self.original_position,
+                self.hold_time)  # fmt: skip
+
 
 @mypyc_attr(acyclic=True)
 @dataclass(kw_only=True, init=False, unsafe_hash=True)
-class CallerOverflowed:
+class CallerOverflowed(_Event):
     """The dialplan moved a waiting caller on to `next_queue` (AMI UserEvent
     IvrQueueExit): the group's wait ran out (`timeout`) or it became empty.
 
@@ -179,10 +198,13 @@ class CallerOverflowed:
         self.reason = reason
         self.next_queue = next_queue
 
+    def identity(self) -> tuple[Any, ...]:
+        return ("CallerOverflowed", self.at, self.queue, self.uniqueid, self.reason, self.next_queue)
+
 
 @mypyc_attr(acyclic=True)
 @dataclass(kw_only=True, init=False, unsafe_hash=True)
-class CallerLeft:
+class CallerLeft(_Event):
     """The caller is no longer in the queue, for any reason (AMI QueueCallerLeave)."""
 
     at: Final[float]
@@ -196,10 +218,13 @@ class CallerLeft:
         self.uniqueid = uniqueid
         self.position = position
 
+    def identity(self) -> tuple[Any, ...]:
+        return ("CallerLeft", self.at, self.queue, self.uniqueid, self.position)
+
 
 @mypyc_attr(acyclic=True)
 @dataclass(kw_only=True, init=False, unsafe_hash=True)
-class AgentCalled:
+class AgentCalled(_Event):
     """A seat started ringing for a queued caller (AMI AgentCalled)."""
 
     at: Final[float]
@@ -213,10 +238,13 @@ class AgentCalled:
         self.uniqueid = uniqueid
         self.agent = agent
 
+    def identity(self) -> tuple[Any, ...]:
+        return ("AgentCalled", self.at, self.queue, self.uniqueid, self.agent)
+
 
 @mypyc_attr(acyclic=True)
 @dataclass(kw_only=True, init=False, unsafe_hash=True)
-class AgentRingNoAnswer:
+class AgentRingNoAnswer(_Event):
     """A seat rang and did not answer (AMI AgentRingNoAnswer, queue_log RINGNOANSWER)."""
 
     at: Final[float]
@@ -232,10 +260,13 @@ class AgentRingNoAnswer:
         self.agent = agent
         self.ring_time = ring_time
 
+    def identity(self) -> tuple[Any, ...]:
+        return ("AgentRingNoAnswer", self.at, self.queue, self.uniqueid, self.agent, self.ring_time)
+
 
 @mypyc_attr(acyclic=True)
 @dataclass(kw_only=True, init=False, unsafe_hash=True)
-class AgentConnected:
+class AgentConnected(_Event):
     """A seat answered and was bridged to the caller (AMI AgentConnect, queue_log CONNECT)."""
 
     at: Final[float]
@@ -253,10 +284,13 @@ class AgentConnected:
         self.hold_time = hold_time
         self.ring_time = ring_time
 
+    def identity(self) -> tuple[Any, ...]:
+        return ("AgentConnected", self.at, self.queue, self.uniqueid, self.agent, self.hold_time, self.ring_time)
+
 
 @mypyc_attr(acyclic=True)
 @dataclass(kw_only=True, init=False, unsafe_hash=True)
-class AgentCompleted:
+class AgentCompleted(_Event):
     """The bridged call ended (AMI AgentComplete, queue_log COMPLETE*/…TRANSFER).
 
     `reason` is `caller`, `agent` or `transfer`.
@@ -289,10 +323,14 @@ class AgentCompleted:
         self.talk_time = talk_time
         self.reason = reason
 
+    def identity(self) -> tuple[Any, ...]:
+        return ("AgentCompleted", self.at, self.queue, self.uniqueid, self.agent, self.hold_time, self.talk_time,
+                self.reason)  # fmt: skip
+
 
 @mypyc_attr(acyclic=True)
 @dataclass(kw_only=True, init=False, unsafe_hash=True)
-class AgentDumped:
+class AgentDumped(_Event):
     """The seat hung up on the caller before the bridge (AMI AgentDump, queue_log AGENTDUMP)."""
 
     at: Final[float]
@@ -306,10 +344,13 @@ class AgentDumped:
         self.uniqueid = uniqueid
         self.agent = agent
 
+    def identity(self) -> tuple[Any, ...]:
+        return ("AgentDumped", self.at, self.queue, self.uniqueid, self.agent)
+
 
 @mypyc_attr(acyclic=True)
 @dataclass(kw_only=True, init=False, unsafe_hash=True)
-class MemberStatusChanged:
+class MemberStatusChanged(_Event):
     """A queue member's device or pause state, as Asterisk reports it.
 
     From AMI QueueMemberStatus and, after a (re)connect, the QueueMember rows
@@ -347,10 +388,14 @@ class MemberStatusChanged:
         self.in_call = in_call
         self.wrapup = wrapup
 
+    def identity(self) -> tuple[Any, ...]:
+        return ("MemberStatusChanged", self.at, self.queue, self.agent, self.status, self.paused, self.paused_reason,
+                self.in_call, self.wrapup)  # fmt: skip
+
 
 @mypyc_attr(acyclic=True)
 @dataclass(kw_only=True, init=False, unsafe_hash=True)
-class MemberPaused:
+class MemberPaused(_Event):
     """A seat was paused or unpaused. `queue == ""` means in every queue it belongs to."""
 
     at: Final[float]
@@ -366,10 +411,13 @@ class MemberPaused:
         self.paused = paused
         self.reason = reason
 
+    def identity(self) -> tuple[Any, ...]:
+        return ("MemberPaused", self.at, self.queue, self.agent, self.paused, self.reason)
+
 
 @mypyc_attr(acyclic=True)
 @dataclass(kw_only=True, init=False, unsafe_hash=True)
-class MemberAdded:
+class MemberAdded(_Event):
     """A seat joined a queue (logged in to a skill group)."""
 
     at: Final[float]
@@ -383,10 +431,13 @@ class MemberAdded:
         self.agent = agent
         self.paused = paused
 
+    def identity(self) -> tuple[Any, ...]:
+        return ("MemberAdded", self.at, self.queue, self.agent, self.paused)
+
 
 @mypyc_attr(acyclic=True)
 @dataclass(kw_only=True, init=False, unsafe_hash=True)
-class MemberRemoved:
+class MemberRemoved(_Event):
     """A seat left a queue (logged out of a skill group)."""
 
     at: Final[float]
@@ -398,10 +449,13 @@ class MemberRemoved:
         self.queue = queue
         self.agent = agent
 
+    def identity(self) -> tuple[Any, ...]:
+        return ("MemberRemoved", self.at, self.queue, self.agent)
+
 
 @mypyc_attr(acyclic=True)
 @dataclass(kw_only=True, init=False, unsafe_hash=True)
-class SurveyRated:
+class SurveyRated(_Event):
     """The caller rated the call in the post-call survey (1 worst .. 5 best)."""
 
     at: Final[float]
@@ -418,6 +472,9 @@ class SurveyRated:
         self.agent = agent
         self.line = line
         self.rating = rating
+
+    def identity(self) -> tuple[Any, ...]:
+        return ("SurveyRated", self.at, self.uniqueid, self.queue, self.agent, self.line, self.rating)
 
 
 DomainEvent: TypeAlias = (
@@ -460,13 +517,6 @@ EVENT_TYPES: Mapping[str, type[DomainEvent]] = {
 }
 
 
-# Each event type's name and a getter of all its field values, `at` first.
-_IDENTITY: dict[type, tuple[str, Callable[[Any], tuple[Any, ...]]]] = {
-    cls: (cls.__name__, operator.attrgetter(*(f.name for f in dataclasses.fields(cls))))
-    for cls in EVENT_TYPES.values()
-}
-
-
 def identity(event: DomainEvent) -> tuple[Any, ...]:
     """The event as one flat tuple of plain values: its type's name, then every field, ``at`` first.
 
@@ -475,10 +525,11 @@ def identity(event: DomainEvent) -> tuple[Any, ...]:
     garbage collector once a collection has seen it, so the reducer can
     remember hours of events for its dedupe without making every later full
     collection walk them (at 80,000 events that was a quarter of the
-    reducer's time).
+    reducer's time). Each class writes its own out (compiled, 56 ns where an
+    `operator.attrgetter` of the fields took 274); a test holds each equal to
+    the name and `dataclasses.fields` of its class.
     """
-    name, values = _IDENTITY[type(event)]
-    return (name, *values(event))
+    return event.identity()
 
 
 class EventRecordError(ValueError):

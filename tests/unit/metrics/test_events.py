@@ -81,3 +81,12 @@ def test_every_event_type_round_trips_through_its_record() -> None:
         event = cls(**values)  # type: ignore[arg-type]
         assert from_record(*to_record(event)) == event
         assert [getattr(event, f.name) for f in dataclasses.fields(cls)] == list(values.values())
+
+
+def test_the_identity_of_every_event_type_is_its_name_and_every_field_in_order() -> None:
+    hints_by_type = source_hints()
+    for cls in EVENT_TYPES.values():
+        fields = dataclasses.fields(cls)
+        event = cls(**{f.name: a_value_of(hints_by_type[cls.__name__][f.name]) for f in fields})  # type: ignore[arg-type]
+        assert events.identity(event) == (cls.__name__, *(getattr(event, f.name) for f in fields))
+        assert fields[0].name == "at"  # the reducer reads `at` as index 1 of the identity
