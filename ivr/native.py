@@ -25,8 +25,10 @@ import importlib.machinery
 import importlib.util
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -125,10 +127,19 @@ def build(force: bool = False) -> int:
     _remove_build()
     sources = [source_of(m) for m in MODULES]
     started = time.monotonic()
-    result = subprocess.run(
-        [sys.executable, "-c", _SETUP, ",".join(str(p.relative_to(ROOT)) for p in sources), GROUP],
-        cwd=ROOT, capture_output=True, text=True, check=False,
-    )  # fmt: skip
+    # In a copy of the package: the same on a checkout and in an installed
+    # package (whose site-packages would shadow what mypy reads as the standard
+    # library), with no project config, and nothing left behind but the modules.
+    with tempfile.TemporaryDirectory(prefix="ivr-native-") as tmp:
+        work = Path(tmp)
+        shutil.copytree(PACKAGE_DIR, work / "ivr", ignore=shutil.ignore_patterns("*.so", "__pycache__", STAMP.name))
+        result = subprocess.run(
+            [sys.executable, "-c", _SETUP, ",".join(str(p.relative_to(ROOT)) for p in sources), GROUP],
+            cwd=work, capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        if result.returncode == 0:
+            for built in (work / "ivr").rglob("*.so"):
+                shutil.copy2(built, PACKAGE_DIR / built.relative_to(work / "ivr"))
     if result.returncode != 0:
         _remove_build()
         tail = "\n".join((result.stdout + result.stderr).strip().splitlines()[-15:])

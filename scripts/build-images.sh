@@ -19,6 +19,8 @@ if [ "${1:-}" = "--service" ]; then
     arch="$(uname -m)"
     rm -rf build/wheels && mkdir -p build/wheels
     deps="$(.venv/bin/python -c 'import tomllib; print("\n".join(tomllib.load(open("pyproject.toml","rb"))["project"]["dependencies"]))')"
+    # and what the image's `ivr native build` compiles with: the host's mypy version
+    deps+=$'\n'"mypy==$(.venv/bin/python -c 'import importlib.metadata as m; print(m.version("mypy"))')"$'\n'"setuptools"
     mapfile -t deps_array <<<"$deps"
     .venv/bin/pip download -q -d build/wheels --only-binary=:all: \
         --python-version "$pyver" --implementation cp --abi "cp$pyver" --abi abi3 --abi none \
