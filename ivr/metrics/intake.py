@@ -109,7 +109,9 @@ class CallerKeyer:
         self._outer = hashlib.sha256(bytes(byte ^ 0x5C for byte in key))
 
     def __call__(self, number: str) -> str | None:
-        digits = number.strip().translate(_NUMBER_PUNCTUATION)
+        digits = number.strip()
+        if not digits.isdigit():  # translate costs ~0.7 µs, most numbers are digits only
+            digits = digits.translate(_NUMBER_PUNCTUATION)
         if digits.lower() in _NO_NUMBER:
             return None
         inner = self._inner.copy()
@@ -185,8 +187,19 @@ class _MessageHeaders(_Headers):
 
     def chan_variables(self) -> dict[str, str]:
         found = self._m.with_prefix("chanvariable")
-        if all(key.lower() == "chanvariable" for key, _ in found):  # the Asterisk 12+ form only
-            return _chan_variables((), [value for _, value in found] or None)
+        # The Asterisk 12+ form only, read in one loop (compiled, a generator for
+        # `all()` and a second list cost as much as the rest of the join).
+        variables: dict[str, str] = {}
+        for key, value in found:
+            if len(key) != len("chanvariable"):
+                variables = {}
+                break
+            for line in value.splitlines():
+                name, sep, text = line.partition("=")
+                if sep:
+                    variables[name.strip().upper()] = text.strip()
+        else:
+            return variables
         merged: dict[str, str | list[str]] = {}
         for key, value in found:
             lowered = key.lower()
