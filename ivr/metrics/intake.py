@@ -192,12 +192,8 @@ class _MessageHeaders(_Headers):
         variables: dict[str, str] = {}
         for key, value in found:
             if len(key) != len("chanvariable"):
-                variables = {}
                 break
-            for line in value.splitlines():
-                name, sep, text = line.partition("=")
-                if sep:
-                    variables[name.strip().upper()] = text.strip()
+            _put_assignments(variables, value)
         else:
             return variables
         merged: dict[str, str | list[str]] = {}
@@ -219,16 +215,20 @@ def _chan_variables(items: Iterable[tuple[str, HeaderValue]], plain: HeaderValue
     for key, value in items:
         if key.startswith("chanvariable(") and key.endswith(")"):
             found[key[len("chanvariable(") : -1].upper()] = _one(value)
-    lines: list[str] = []
     if isinstance(plain, str):
-        lines = plain.splitlines()
+        _put_assignments(found, plain)
     elif plain is not None:
-        lines = [line for item in plain for line in item.splitlines()]
-    for line in lines:
+        for item in plain:
+            _put_assignments(found, item)
+    return found
+
+
+def _put_assignments(found: dict[str, str], text: str) -> None:
+    """Each `NAME=value` line of `text` into `found` (upper-cased name, stripped value)."""
+    for line in text.splitlines():
         name, sep, value = line.partition("=")
         if sep:
             found[name.strip().upper()] = value.strip()
-    return found
 
 
 def _one(value: HeaderValue) -> str:
