@@ -230,6 +230,11 @@ class EventLog:
                     raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}; saw: {seen}")
                 self._cond.wait(remaining)
 
+    def after(self, event: AmiMessage) -> int:
+        """The mark just after `event` (one `wait_for` returned): to wait for what came later."""
+        with self._cond:
+            return next(i for i, seen in enumerate(self.events) if seen is event) + 1
+
     def find(self, predicate: Callable[[AmiMessage], bool], since: int = 0) -> list[AmiMessage]:
         with self._cond:
             return [e for e in self.events[since:] if predicate(e)]
