@@ -10,7 +10,13 @@ Stages, each stopping the pipeline with every problem it found:
    literal Queue() names a queue in queues.conf; every PJSIP endpoint's
    context exists; auth/aors/identify name existing sections; every dialplan
    application and function is provided by a module that modules.conf loads;
-   AMI and FastAGI stay on loopback.
+   AMI and FastAGI stay on loopback;
+5. the files the catalog feeds hold exactly what it declares (defence in
+   depth behind the catalog's patterns): every section is one the catalog
+   implies (`_declared_sections`), each option is one the templates write in
+   that kind of section (`SECTION_OPTIONS`), and no file has a control
+   character. A line break that slipped into a rendered name would show up
+   here as an undeclared `[section]` or option.
 """
 
 from __future__ import annotations
@@ -18,6 +24,8 @@ from __future__ import annotations
 import ipaddress
 import re
 import tempfile
+import unicodedata
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -80,7 +88,56 @@ FUNCTION_MODULES = {
     "db": "func_db.so",
     "iftime": "func_logic.so",
     "strftime": "func_strings.so",
+    "sha1": "func_sha1.so",
+    "file": "func_env.so",
 }
+
+# The files the catalog feeds: section kind -> the options the templates write
+# in a section of that kind. The kind of a pjsip.conf section is its `type`;
+# elsewhere it is the kind `_declared_sections` gives the section's name. A
+# template that writes a new option or kind of section adds it here.
+SECTION_OPTIONS: dict[str, dict[str, frozenset[str]]] = {
+    "pjsip.conf": {
+        "global": frozenset({"type", "user_agent", "endpoint_identifier_order"}),
+        "transport": frozenset({"type", "protocol", "bind"}),
+        "endpoint": frozenset({
+            "type", "transport", "context", "disallow", "allow", "direct_media", "rtp_symmetric",
+            "dtmf_mode", "auth", "aors", "callerid",
+        }),
+        "identify": frozenset({"type", "endpoint", "match"}),
+        "auth": frozenset({"type", "auth_type", "username", "password"}),
+        "aor": frozenset({"type", "max_contacts", "remove_existing"}),
+    },
+    "queues.conf": {
+        "general": frozenset({"persistentmembers", "autofill", "shared_lastcall", "log_membername_as_agent"}),
+        "queue": frozenset({
+            "strategy", "timeout", "retry", "wrapuptime", "servicelevel", "musicclass", "ringinuse",
+            "setinterfacevar", "setqueuevar", "setqueueentryvar", "joinempty", "leavewhenempty", "defaultrule",
+            "announce-frequency", "min-announce-frequency", "announce-position", "announce-holdtime",
+            "announce-to-first-user", "periodic-announce", "periodic-announce-frequency",
+        }),
+    },
+    "queuerules.conf": {"general": frozenset(), "rule": frozenset({"penaltychange"})},
+    "extensions.conf": {
+        "general": frozenset({"static", "writeprotect", "clearglobalvars"}),
+        "globals": frozenset({"IVR_AGI", "IVR_AGI_KEY", "IVR_SOUNDS"}),
+        "context": frozenset({"exten", "same", "include"}),
+    },
+}  # fmt: skip
+# Options that may appear more than once in a section; any other appears once.
+REPEATABLE_OPTIONS = frozenset({"exten", "same", "include", "penaltychange"})
+# Sections the templates write whatever the catalog holds: (name, kind).
+FIXED_SECTIONS: dict[str, tuple[tuple[str, str], ...]] = {
+    "pjsip.conf": (
+        ("global", "global"), ("transport-udp", "transport"), ("pstn", "endpoint"), ("pstn-identify", "identify"),
+    ),
+    "queues.conf": (("general", "general"),),
+    "queuerules.conf": (("general", "general"),),
+    "extensions.conf": (
+        ("general", "general"), ("globals", "globals"), ("from-pstn", "context"), ("from-seat", "context"),
+        ("seat-feature", "context"), ("after-call", "context"), ("no-agent", "context"),
+    ),
+}  # fmt: skip
 
 _EXTEN = re.compile(
     r"^(?P<ext>[^,]+),(?P<prio>[^,(]+)(?:\((?P<label>[^)]+)\))?,(?P<app>[A-Za-z0-9_]+)(?:\((?P<args>.*)\))?$"
@@ -121,9 +178,10 @@ class _Call:
 
 
 def _sections(config: asterisk.config.Config) -> Iterator[tuple[str, int, list[tuple[str, str, int]]]]:
+    """(name, line, [(key, value, line)]) per section; pyst2's line numbers are 1-based."""
     for category in config.categories:
-        items = [(item.name.strip(), item.value.strip(), item.number + 1) for item in category.items]
-        yield category.name.strip(), category.number + 1, items
+        items = [(item.name.strip(), item.value.strip(), item.number) for item in category.items]
+        yield category.name.strip(), category.number, items
 
 
 def _parse(name: str, text: str) -> asterisk.config.Config:
@@ -229,10 +287,87 @@ def _check_dialplan(text: str, loaded: set[str], queues: set[str]) -> tuple[list
     return problems, set(contexts)
 
 
-def check_rendered(files: dict[str, str], settings: Settings) -> list[Problem]:
-    """Cross-file checks on a rendered configuration; returns every problem."""
+def _declared_sections(catalog: Catalog) -> dict[str, Counter[tuple[str, str]]]:
+    """File -> the (section name, kind) pairs the catalog implies, with their
+    count (pjsip.conf has an endpoint and an aor named after each seat)."""
+    declared = {file: Counter(sections) for file, sections in FIXED_SECTIONS.items()}
+    for seat in catalog.seats:
+        declared["pjsip.conf"].update([(seat.id, "endpoint"), (f"auth-{seat.id}", "auth"), (seat.id, "aor")])
+    for queue in catalog.queues:
+        declared["queues.conf"][(queue.id, "queue")] += 1
+        declared["extensions.conf"][(f"queue-{queue.id}", "context")] += 1
+        if queue.widen:
+            declared["queuerules.conf"][(f"widen_{queue.id}", "rule")] += 1
+    for line in catalog.numbers:
+        declared["extensions.conf"][(f"line-{line.id}", "context")] += 1
+    return declared
+
+
+def _control_characters(file: str, text: str) -> list[Problem]:
+    """Rendered files are printable text: a control character (other than
+    tab and newline) could end a line for Asterisk where check.py sees none."""
+    problems = []
+    for number, line in enumerate(text.split("\n"), start=1):
+        bad = next((c for c in line if c != "\t" and unicodedata.category(c) in ("Cc", "Zl", "Zp")), None)
+        if bad is not None:
+            problems.append(
+                Problem(file, number, f"control character U+{ord(bad):04X}: rendered text must be printable")
+            )
+    return problems
+
+
+def _check_layout(file: str, config: asterisk.config.Config, declared: Counter[tuple[str, str]]) -> list[Problem]:
+    """Sections and options of one file against what the catalog and templates declare."""
     problems: list[Problem] = []
+    for item in config.lines:
+        if isinstance(item, asterisk.config.Category):
+            break
+        if isinstance(item, asterisk.config.Item):
+            problems.append(Problem(file, item.number, f"option '{item.name}' outside any section"))
+    options = SECTION_OPTIONS[file]
+    kinds = {name: kind for name, kind in declared}
+    remaining = Counter(declared)
+    for name, line, items in _sections(config):
+        if file == "pjsip.conf":
+            kind = next((value for key, value, _ in items if key == "type"), "")
+        else:
+            kind = kinds.get(name, "")
+        if remaining[(name, kind)] <= 0:
+            what = f"type '{kind}' " if file == "pjsip.conf" and kind else ""
+            problems.append(Problem(file, line, f"[{name}]: {what}section not declared by the catalog"))
+            continue
+        remaining[(name, kind)] -= 1
+        seen: set[str] = set()
+        for key, _value, item_line in items:
+            if key not in options[kind]:
+                problems.append(
+                    Problem(
+                        file, item_line, f"[{name}]: option '{key}' is not written by the templates in {kind} sections"
+                    )
+                )
+            elif key in seen and key not in REPEATABLE_OPTIONS:
+                problems.append(Problem(file, item_line, f"[{name}]: option '{key}' set twice"))
+            seen.add(key)
+    for (name, kind), count in remaining.items():
+        if count > 0:
+            problems.append(Problem(file, None, f"[{name}]: {kind} section declared by the catalog is missing"))
+    return problems
+
+
+def check_rendered(files: dict[str, str], settings: Settings, catalog: Catalog | None = None) -> list[Problem]:
+    """Cross-file checks on a rendered configuration; returns every problem.
+    With the catalog it was rendered from, also checks that the files hold
+    exactly the sections and options it declares (stage 5)."""
+    problems: list[Problem] = []
+    for name, text in files.items():
+        problems += _control_characters(name, text)
     parsed = {name: _parse(name, text) for name, text in files.items() if name.endswith(".conf")}
+    if catalog is not None:
+        for name, declared in _declared_sections(catalog).items():
+            if name in parsed:
+                problems += _check_layout(name, parsed[name], declared)
+            else:
+                problems.append(Problem(name, None, "not rendered, but the catalog declares sections in it"))
 
     loaded: set[str] = set()
     for name, _line, items in _sections(parsed["modules.conf"]):
@@ -285,7 +420,7 @@ def check(settings: Settings, catalog: Catalog | None = None) -> dict[str, str]:
         Problem(str(settings.prompts), None, f"{format_path(path)}: {reason}")
         for path, reason in missing_prompts(catalog, settings.prompts)
     ]
-    problems += check_rendered(files, settings)
+    problems += check_rendered(files, settings, catalog)
     if problems:
         raise CheckFailed(problems)
     return files

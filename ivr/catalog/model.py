@@ -4,8 +4,11 @@ The catalog (one YAML file) declares each fact of the center once: service
 numbers, skill groups (Asterisk queues), agent seats, languages. Templates and
 the menu engine both read these objects; nothing is declared twice.
 
-Structure is checked by pydantic (unknown keys are errors: `extra="forbid"`);
-cross-references (a number's fallback queue, a seat's skills) are checked in
+Structure is checked by pydantic (unknown keys are errors: `extra="forbid"`).
+Every string has a pattern or is `DisplayText` (one line of printable text, at
+most 80 characters): catalog values are rendered into Asterisk config files
+verbatim, so a value must not be able to start a line of its own.
+Cross-references (a number's fallback queue, a seat's skills) are checked in
 `ivr.catalog.load`, which reports every problem at once.
 """
 
@@ -14,14 +17,30 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from ivr.menu.model import Menu, TierPolicy, UrgentQueue
+from ivr.menu.model import DisplayText, Menu, TierPolicy, UrgentQueue
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}$")]
 SeatId = Annotated[str, Field(pattern=r"^[1-9][0-9]{2,5}$")]
 DialedNumber = Annotated[str, Field(pattern=r"^[0-9]{3,15}$")]
+
+# An IANA zone name (`Asia/Shanghai`, `Etc/GMT-8`); `ivr.catalog.load` checks it exists.
+TimeZoneName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_+/-]{0,63}$")]
+# An espeak-ng voice (`cmn-latn-pinyin`, `en+f3`): an argument of its command
+# line, so never an option (`-...`) nor a path.
+VoiceName = Annotated[str, Field(pattern=r"^[A-Za-z][A-Za-z0-9_+-]{0,47}$")]
+
+
+def _not_reserved_queue_id(value: str) -> str:
+    # A queue is a section of queues.conf, whose [general] is app_queue's own settings.
+    if value == "general":
+        raise ValueError("'general' is reserved: it is the [general] section of queues.conf")
+    return value
+
+
+QueueId = Annotated[Identifier, AfterValidator(_not_reserved_queue_id)]
 
 # app_queue strategies that make sense for a skill group.
 Strategy = Literal["ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear", "wrandom"]
@@ -49,8 +68,8 @@ class Calendar(_Model):
 
 
 class Center(_Model):
-    name: str = Field(min_length=1)
-    timezone: str = "Asia/Shanghai"
+    name: DisplayText
+    timezone: TimeZoneName = "Asia/Shanghai"
     # Seats with no recorded login state start logged in to their skills (a
     # demo floor); off, agents log in with *70 or a supervisor logs them in.
     auto_login: bool = False
@@ -58,9 +77,9 @@ class Center(_Model):
 
 class Language(_Model):
     code: LanguageCode
-    name: str = Field(min_length=1)
+    name: DisplayText
     # espeak-ng voice used by `ivr prompts build`.
-    voice: str = Field(min_length=1)
+    voice: VoiceName
 
 
 class KpiTargets(_Model):
@@ -101,8 +120,8 @@ class Announcements(_Model):
 class Queue(_Model):
     """A skill group (技能组), rendered as one Asterisk queue."""
 
-    id: Identifier
-    name: str = Field(min_length=1)
+    id: QueueId
+    name: DisplayText
     language: LanguageCode
     strategy: Strategy = "rrmemory"
     ring_timeout: int = Field(15, ge=1, le=120, description="seconds a seat rings before the next is tried")
@@ -129,7 +148,7 @@ class ServiceNumber(_Model):
 
     number: DialedNumber
     id: Identifier
-    name: str = Field(min_length=1)
+    name: DisplayText
     language: LanguageCode
     languages: tuple[LanguageCode, ...] = Field(min_length=1, description="languages the line offers")
     priority: int = Field(0, ge=0, le=100, description="queue caller priority; higher is answered first")
@@ -149,7 +168,7 @@ class Seat(_Model):
     """An agent seat (座席): a softphone that registers as PJSIP endpoint `id`."""
 
     id: SeatId
-    name: str = Field(min_length=1)
+    name: DisplayText
     # queue id -> penalty (proficiency): 0 is the strongest skill.
     skills: dict[Identifier, Annotated[int, Field(ge=0, le=10)]]
 

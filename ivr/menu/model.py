@@ -28,14 +28,16 @@ keys written as numbers (`1:`) are read as the strings they are.
 Routing policy (which queue and priority a customer tier gets, the lost-card
 queue) is also here so that `ivr.catalog.model` can import it without a cycle.
 The patterns below repeat the catalog's (`Identifier`, `LanguageCode`) for the
-same reason; they must stay equal.
+same reason; they must stay equal. `DisplayText`, the rule for every free-text
+name, is defined here once and the catalog imports it.
 """
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
 
 Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
 LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}$")]
@@ -44,6 +46,33 @@ PROMPT_ID_PATTERN = r"^[a-z][a-z0-9_]{0,47}$"
 # `id` in the current language, or `lang/id` pinned to one language.
 PromptRef = Annotated[str, Field(pattern=r"^([a-z]{2}/)?[a-z][a-z0-9_]{0,47}$")]
 SelfServiceFlow = Literal["balance", "activation", "lost_card"]
+
+# Free text for people (a seat's or a group's name, a node's label) reaches the
+# rendered configuration in comments, where a line break would start a line of
+# its own: an injected `[section]` or `match = 0.0.0.0/0`. So it is one line of
+# printable text (any script: 张三, 信用卡中心), without the characters Asterisk
+# config reads as syntax even inside a value (`;` comment, `\` escape, `[` `]`
+# sections, `"` quoting), so that a template may also put it in a value.
+DISPLAY_TEXT_MAX = 80
+# Unicode categories of control, format (bidi overrides, zero-width), surrogate,
+# private-use and line/paragraph separator characters.
+_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
+_CONFIG_SYNTAX = frozenset(';\\[]"')
+
+
+def _display_text(value: str) -> str:
+    for position, char in enumerate(value):
+        if unicodedata.category(char) in _UNPRINTABLE:
+            raise ValueError(
+                f"must be one line of printable text: no line break or control character"
+                f" (found U+{ord(char):04X} at position {position})"
+            )
+        if char in _CONFIG_SYNTAX:
+            raise ValueError(f"must not contain {char!r} (Asterisk config syntax; found at position {position})")
+    return value
+
+
+DisplayText = Annotated[str, Field(min_length=1, max_length=DISPLAY_TEXT_MAX), AfterValidator(_display_text)]
 
 
 class _Model(BaseModel):
@@ -143,7 +172,7 @@ class Node(_Model):
     """
 
     prompt: PromptRefs = Field(min_length=1)
-    label: str | None = Field(None, description="what the node is for, shown on the menu map")
+    label: DisplayText | None = Field(None, description="what the node is for, shown on the menu map")
     digits: DigitMap = {}
     timeout: float = Field(5, ge=1, le=30, description="seconds to wait for a digit")
     max_retries: int = Field(2, ge=0, le=5)
