@@ -108,8 +108,7 @@ def cmd_reload(args: argparse.Namespace) -> int:
     import getpass
 
     from ivr import log as logging_setup
-    from ivr.ami import AmiClient
-    from ivr.reload import ReloadFailed, apply_reload, plan_reload, read_config_dir
+    from ivr.reload import ReloadFailed, ReloadUnavailable, apply_reload, plan_reload, read_config_dir, reload_session
     from ivr.web.audit import SqliteAuditTrail
 
     settings = _settings(args)
@@ -127,27 +126,21 @@ def cmd_reload(args: argparse.Namespace) -> int:
         return 0
 
     async def run() -> int:
-        ami = AmiClient("127.0.0.1", settings.ami_port, settings.ami_control_user,
-                        settings.ami_control_secret.get_secret_value(), name="reload", events_off=True)  # fmt: skip
-        runner = asyncio.create_task(ami.run())
+        # The reload user's AMI session lives only while this reload runs.
+        audit = SqliteAuditTrail(settings.audit_db)
         try:
-            if not await ami.wait_connected(10):
-                print(f"ivr reload: no AMI on 127.0.0.1:{settings.ami_port}; nothing applied", file=sys.stderr)
-                return 2
-            audit = SqliteAuditTrail(settings.audit_db)
-            try:
-                result = await apply_reload(files, settings.etc_dir, ami, audit, who=f"cli:{getpass.getuser()}",
-                                            role="admin")  # fmt: skip
-            finally:
-                audit.close()
-            print(f"ivr reload: applied and verified ({', '.join(result.verified)})")
-            return 0
+            result = await apply_reload(files, settings.etc_dir, lambda: reload_session(settings), audit,
+                                        who=f"cli:{getpass.getuser()}", role="admin")  # fmt: skip
+        except ReloadUnavailable as exc:
+            print(f"ivr reload: {exc}", file=sys.stderr)
+            return 2
         except ReloadFailed as exc:
             print(f"ivr reload: FAILED: {exc}", file=sys.stderr)
             return 1
         finally:
-            await ami.close()
-            runner.cancel()
+            audit.close()
+        print(f"ivr reload: applied and verified ({', '.join(result.verified)})")
+        return 0
 
     return asyncio.run(run())
 

@@ -126,3 +126,18 @@ def test_reload_through_the_api_is_for_admins_and_reports_an_unchanged_configura
 
     assert status == 200, body
     assert body["applied"] is False and body["changed"] == []
+
+
+def test_a_reload_through_the_api_applies_and_verifies_a_change_with_the_short_lived_reload_user(
+    ivr_service: IvrService, pbx: Pbx, changed_catalog: Path
+) -> None:
+    # The CLI puts the changed catalog on the PBX; the API takes it back to the service's own catalog.
+    assert reload(ivr_service, "--catalog", str(changed_catalog)).returncode == 0
+    assert "reload_probe" in pbx.cli("queue show reload_probe")
+
+    status, body = ivr_service.post("/api/reload", b"{}", token="admin-demo")
+
+    assert status == 200, body
+    assert body["applied"] is True and body["verified"], body
+    assert "queues.conf" in body["changed"]
+    assert "reload_probe" not in pbx.cli("queue show").split()
