@@ -11,6 +11,8 @@ The same load generator (this process) plays Asterisk's side for:
 (a1) the same on asyncio's own loop (the loop (b) runs on);
 (a2) the same with ``--workers`` worker processes (``ivr.agi.pool``) accepting
      on the same port (SO_REUSEPORT) beside the main one;
+(a3) (a) without the check of the FastAGI token (``ivr.agi.auth``) that
+     every call's header carries: what that check costs;
 (b)  panoramisk 1.4's ``panoramisk.fast_agi.Application`` with an equivalent
      coroutine handler calling ``request.send_command``, on asyncio, as before;
 (b') the same on uvloop;
@@ -52,6 +54,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import itertools
 import logging
 import math
 import os
@@ -65,7 +68,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
-from ivr.agi import AgiSession, Handler
+from ivr.agi import AgiAuth, AgiSession, Handler
 from ivr.eventloop import run_event_loop
 
 PYST2_SCRIPT = Path(__file__).with_name("agi_flow.py")
@@ -103,8 +106,29 @@ _NETWORK_HEADER = (
 _LOCAL_HEADER = "agi_request: /var/lib/asterisk/agi-bin/agi_flow.py\n" + _CHANNEL_HEADER
 
 
-def fastagi_header(n: int) -> bytes:
-    return _NETWORK_HEADER.format(n=n).encode()
+# Every call carries the token the dialplan computes (ivr/agi/auth.py) for a
+# uniqueid of its own (a token is accepted once): (a)..(a1) and (a2)'s main
+# process check it, (a3) and (a2)'s workers do not.
+_BENCH_AGI_KEY = b"0123456789abcdef" * 4
+_call_ids = itertools.count(1)
+
+
+@functools.cache
+def _bench_auth() -> AgiAuth:
+    return AgiAuth(_BENCH_AGI_KEY)
+
+
+def fastagi_header(n: int, token: bool = True) -> bytes:
+    """Asterisk 22's header for call ``n``; with ``token``, the script carries the FastAGI token.
+
+    panoramisk routes by the whole ``agi_network_script``: it gets none.
+    """
+    if not token:
+        return _NETWORK_HEADER.format(n=n).encode()
+    uniqueid = f"1732810412.{next(_call_ids)}"
+    query = _bench_auth().query(uniqueid, int(time.time()), "route", ("main",))
+    text = _NETWORK_HEADER.format(n=n).replace(f"1732810412.{n}", uniqueid, 1)
+    return text.replace("route\n", f"route?{query}\n", 2).encode()
 
 
 def local_agi_header(n: int) -> bytes:
@@ -226,14 +250,15 @@ class LocalAgiPeer(asyncio.SubprocessProtocol):
 CallMaker = Callable[[int, Stats], Awaitable[None]]
 
 
-def fastagi_calls(port: int, timeout: float = CALL_TIMEOUT) -> CallMaker:
+def fastagi_calls(port: int, timeout: float = CALL_TIMEOUT, *, token: bool = True) -> CallMaker:
     async def one_call(n: int, stats: Stats) -> None:
         call = Call(stats)
         loop = asyncio.get_running_loop()
         transport: asyncio.BaseTransport | None = None
         try:
             async with asyncio.timeout(timeout):
-                transport, _ = await loop.create_connection(lambda: FastAgiPeer(call, fastagi_header(n)), HOST, port)
+                head = fastagi_header(n, token)
+                transport, _ = await loop.create_connection(lambda: FastAgiPeer(call, head), HOST, port)
                 await call.done
         except TimeoutError:
             call.error = call.error or f"no end of call within {timeout} s"
@@ -313,9 +338,12 @@ class ServerKind:
     workers: int = 0  # ours: worker processes beside the main one
     level: str = "info"
     plain_python: bool = False  # ours: IVR_NATIVE=off, the mypyc-compiled modules not used
+    auth: bool = True  # ours: the FastAGI token checked (as ivr serve does)
 
     def argv(self) -> list[str]:
-        return ["--serve", self.impl, "--serve-loop", self.loop, "--workers", str(self.workers), "--level", self.level]
+        auth = [] if self.auth else ["--no-auth"]
+        return ["--serve", self.impl, "--serve-loop", self.loop, "--workers", str(self.workers), "--level", self.level,
+                *auth]  # fmt: skip
 
 
 class ServerProcess:
@@ -363,7 +391,7 @@ def serve(args: argparse.Namespace) -> None:
     if args.serve == "panoramisk":
         run_event_loop(_serve_panoramisk(), args.serve_loop)
     else:
-        run_event_loop(_serve_ours(args.level, args.workers, args.serve_loop), args.serve_loop)
+        run_event_loop(_serve_ours(args.level, args.workers, args.serve_loop, not args.no_auth), args.serve_loop)
 
 
 async def menu(session: AgiSession) -> None:
@@ -384,7 +412,7 @@ async def worker_routes(config: Mapping[str, Any]) -> AsyncIterator[Mapping[str,
     yield {"route": menu}
 
 
-async def _serve_ours(level: str, workers: int, loop: str) -> None:
+async def _serve_ours(level: str, workers: int, loop: str, auth: bool) -> None:
     from ivr import log as ivr_log
     from ivr.agi import FastAgiServer
     from ivr.agi.pool import AgiWorkerPool
@@ -393,7 +421,8 @@ async def _serve_ours(level: str, workers: int, loop: str) -> None:
     stop = asyncio.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         asyncio.get_running_loop().add_signal_handler(sig, stop.set)
-    server = FastAgiServer(HOST, 0, {"route": menu}, reuse_port=workers > 0)
+    checker = AgiAuth(_BENCH_AGI_KEY) if auth else None
+    server = FastAgiServer(HOST, 0, {"route": menu}, reuse_port=workers > 0, auth=checker)
     async with server, AgiWorkerPool(server, workers, "fastagi:worker_routes", log_level=level, loop=loop):
         print(f"PORT {server.port}", flush=True)
         await stop.wait()
@@ -509,11 +538,11 @@ async def robustness_panoramisk(window: float, log_dir: Path) -> str:
     await server.start()
     try:
         before = Stats()
-        await fastagi_calls(server.port, timeout=2.0)(0, before)
+        await fastagi_calls(server.port, timeout=2.0, token=False)(0, before)
         await _close_before_header_end(server.port, _TRUNCATED[1])
         cpu0, t0 = _cpu_seconds(server.pid), time.perf_counter()
         after = Stats()
-        await fastagi_calls(server.port, timeout=window)(1, after)
+        await fastagi_calls(server.port, timeout=window, token=False)(1, after)
         busy = (_cpu_seconds(server.pid) - cpu0) / (time.perf_counter() - t0)
     finally:
         assert server.proc is not None
@@ -584,6 +613,7 @@ def server_kinds(workers: int) -> list[ServerKind]:
         ServerKind("(a0) ivr.agi as plain Python, 1 process, uvloop", "ours", "uvloop", plain_python=True),
         ServerKind("(a1) ivr.agi, 1 process, asyncio", "ours", "asyncio"),
         ServerKind(f"(a2) ivr.agi, {workers + 1} processes, uvloop", "ours", "uvloop", workers),
+        ServerKind("(a3) ivr.agi without the token check, 1 process, uvloop", "ours", "uvloop", auth=False),
         ServerKind("(b) panoramisk 1.4, asyncio", "panoramisk", "asyncio"),
         ServerKind("(b') panoramisk 1.4, uvloop", "panoramisk", "uvloop"),
     ]
@@ -612,8 +642,12 @@ async def main(args: argparse.Namespace) -> int:
         for server in servers:
             await server.start()
         fastagi = [
-            Result(s.kind.name, calls, fastagi_calls(s.port), functools.partial(_cpu_seconds, s.pid)) for s in servers
-        ]
+            Result(
+                s.kind.name, calls, fastagi_calls(s.port, token=s.kind.impl == "ours"),
+                functools.partial(_cpu_seconds, s.pid),
+            )
+            for s in servers
+        ]  # fmt: skip
         # The FastAGI servers interleaved; pyst2 in one block (short slices would starve its concurrency).
         await measure(fastagi, unloaded, rounds, c)
         for r in fastagi:
@@ -665,6 +699,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--serve", choices=("ours", "panoramisk"), help=argparse.SUPPRESS)
     parser.add_argument("--serve-loop", choices=("asyncio", "uvloop"), default="asyncio", help=argparse.SUPPRESS)
     parser.add_argument("--level", default="info", help=argparse.SUPPRESS)
+    parser.add_argument("--no-auth", action="store_true", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
 
 

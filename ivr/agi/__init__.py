@@ -2,10 +2,13 @@
 
 Asterisk's dialplan runs ``AGI(agi://127.0.0.1:4573/<script>,<line>)``; the
 server routes each call by ``<script>`` to a handler that drives the channel
-through an :class:`AgiSession`. :mod:`.pool` adds worker processes on the
-same port (:class:`~ivr.agi.pool.AgiWorkerPool`; imported from there).
+through an :class:`AgiSession`; :mod:`.auth` checks the per-call token that
+proves a connection comes from the deployment's Asterisk (:class:`AgiAuth`).
+:mod:`.pool` adds worker processes on the same port
+(:class:`~ivr.agi.pool.AgiWorkerPool`; imported from there).
 """
 
+from ivr.agi.auth import AgiAuth, AgiKeyError
 from ivr.agi.protocol import (
     NEED_DATA,
     AgiConnection,
@@ -39,12 +42,14 @@ from ivr.agi.server import (
 
 __all__ = [
     "NEED_DATA",
+    "AgiAuth",
     "AgiCommandError",
     "AgiCommandFailed",
     "AgiConnection",
     "AgiError",
     "AgiEvent",
     "AgiHangup",
+    "AgiKeyError",
     "AgiProtocolError",
     "AgiRequest",
     "AgiResponse",

@@ -17,7 +17,10 @@ flight. Per connection:
 2. once the header is complete, one task runs the call: it picks the handler
    by ``network_script`` (``agi://host:port/<script>``), binds ``uniqueid``,
    ``channel`` and ``line`` (the first AGI argument) to the structlog
-   context, and awaits the handler with an :class:`AgiSession`;
+   context, and awaits the handler with an :class:`AgiSession`; with an
+   :class:`~ivr.agi.auth.AgiAuth`, the header's token is checked before (no
+   task, no hand-over yet): a call without a valid one gets ``FAILURE`` and
+   is closed, whatever its script;
 3. the socket is always closed at the end (and aborted if the peer does not
    take our last bytes within a second).
 
@@ -57,6 +60,7 @@ import ipaddress
 import logging
 import re
 import socket
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from types import TracebackType
@@ -64,6 +68,7 @@ from typing import Any, Final, Self, cast
 
 import structlog
 
+from ivr.agi.auth import AgiAuth
 from ivr.agi.protocol import (
     NEED_DATA,
     AgiConnection,
@@ -511,6 +516,13 @@ class _AgiStream(asyncio.Protocol):
         if event is NEED_DATA or self._closing:
             return
         if isinstance(event, AgiRequest):
+            auth = self._server._auth
+            if auth is not None and (refusal := auth.check(event, time.time())) is not None:
+                # Never the header's values: the peer wrote them, and no handler runs.
+                log.warning("agi_unauthenticated", peer=self.peer, reason=refusal)
+                self.report_failure()
+                self.close()
+                return
             handover = self._server._handover
             if handover is not None and event.network_script in handover.scripts:
                 self._hand_over(handover, event)
@@ -710,7 +722,9 @@ class FastAgiServer:
     ``routes`` maps ``network_script`` (``agi://host:port/<script>``) to a
     handler; ``default_route`` catches the rest. FastAGI carries no
     authentication, so only loopback addresses are accepted unless
-    ``allow_non_loopback=True``.
+    ``allow_non_loopback=True``; with ``auth`` (:class:`~ivr.agi.auth.AgiAuth`),
+    a call whose header lacks a valid token for the deployment's key is
+    answered ``FAILURE`` and closed before any handler or hand-over.
 
     ``reuse_port=True`` binds with ``SO_REUSEPORT``, so that worker processes
     (:class:`ivr.agi.pool.AgiWorkerPool`) accept on the same port; a worker's
@@ -730,6 +744,7 @@ class FastAgiServer:
         allow_non_loopback: bool = False,
         reuse_port: bool = False,
         handover: Handover | None = None,
+        auth: AgiAuth | None = None,
     ) -> None:
         if not allow_non_loopback and not _is_loopback(host):
             raise ValueError(
@@ -743,6 +758,7 @@ class FastAgiServer:
         self._default_route = default_route
         self._reuse_port = reuse_port
         self._handover = handover
+        self._auth = auth
         # Bound once: structlog's lazy proxy would rebuild a logger per line. The
         # per-call context comes from contextvars, merged when a line is logged.
         self._log: Any = log.bind()
@@ -794,7 +810,9 @@ class FastAgiServer:
             self._requested_port,
             reuse_port=self._reuse_port or None,
         )
-        log.info("agi_server_started", host=self._host, port=self.port)
+        log.info("agi_server_started", host=self._host, port=self.port, authenticated=self._auth is not None)
+        if self._auth is None:
+            log.warning("agi_server_unauthenticated", detail="any local process may run every script")
 
     async def adopt(self, sock: socket.socket, received: bytes) -> None:
         """Serve a connection accepted by another process, given the bytes it already read from it."""
