@@ -30,6 +30,7 @@ from pathlib import Path
 
 from ivr.ami import AmiClient, AmiError, when_loaded
 from ivr.catalog.model import Catalog
+from ivr.files import private_file
 from ivr.log import get_logger
 from ivr.web.audit import AuditEntry, AuditTrail
 
@@ -70,7 +71,7 @@ class AgentStateStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False)
+        self._db = sqlite3.connect(private_file(path), check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS agent_state (seat TEXT PRIMARY KEY, paused INTEGER NOT NULL,"

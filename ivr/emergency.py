@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ivr.catalog.model import Catalog
+from ivr.files import private_file
 from ivr.settings import Settings
 from ivr.web.audit import AuditEntry, AuditTrail
 
@@ -62,7 +63,7 @@ class EmergencyStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, timeout=5)
+        self._db = sqlite3.connect(private_file(path), check_same_thread=False, timeout=5)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(
             "CREATE TABLE IF NOT EXISTS announcement (scope TEXT PRIMARY KEY, prompt TEXT NOT NULL,"

@@ -10,6 +10,7 @@ at the old inode after the swap.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import os
 import shutil
@@ -98,19 +99,31 @@ def render_config(catalog: Catalog, settings: Settings, templates: Path | None =
     return out
 
 
-def write_config(files: dict[str, str], out_dir: Path) -> None:
-    """Write `files` into `out_dir`, replacing it atomically."""
+ASTERISK_GID = 2001
+"""The asterisk group's id in the image (docker/asterisk/Dockerfile, build argument ASTERISK_GID)."""
+
+
+def write_config(files: dict[str, str], out_dir: Path, *, group: int = ASTERISK_GID) -> None:
+    """Write `files` into `out_dir`, replacing it atomically.
+
+    The files hold secrets (seat passwords, AMI secrets): they are readable by
+    their owner and by the PBX's `asterisk` group only (0640, directory 0750).
+    Without the right to give them to that group (not root), they stay the
+    owner's alone, which is enough to read them but not for the PBX to run them.
+    """
     out_dir = out_dir.absolute()
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.new-", dir=out_dir.parent))
     try:
         for name, text in files.items():
-            (staging / name).write_text(text, encoding="utf-8")
-        staging.chmod(0o755)
-        for name in files:
-            # Readable by the container's unprivileged asterisk user; secrets
-            # stay inside the run directory, which is outside git.
-            (staging / name).chmod(0o644)
+            path = staging / name
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as out:
+                out.write(text)
+        for path in (staging, *(staging / name for name in files)):
+            with contextlib.suppress(PermissionError):
+                os.chown(path, -1, group)
+            path.chmod(0o750 if path == staging else 0o640)
         if out_dir.exists():
             _exchange(staging, out_dir)  # staging now holds the old config
             shutil.rmtree(staging, ignore_errors=True)

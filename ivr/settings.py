@@ -18,6 +18,7 @@ import base64
 import hashlib
 import hmac
 import ipaddress
+import re
 from pathlib import Path
 from typing import Annotated
 
@@ -28,6 +29,8 @@ from ivr.eventloop import EventLoopName
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 DEMO_SECRET = "change-me-demo-secret"
+AMI_USER = re.compile(r"[A-Za-z][A-Za-z0-9_-]{0,31}")
+RENDERED_SECRET = re.compile(r"[A-Za-z0-9._~+/=@%:,!-]{8,128}")
 
 
 def _loopback(value: str) -> str:
@@ -56,11 +59,20 @@ class Settings(BaseSettings):
     agi_port: Port = 4573
     http_host: str = "127.0.0.1"
     http_port: Port = 8080
+    # Slow clients: a connection must send a request's whole header within
+    # this many seconds of connecting (or of its last response), and a body
+    # within as long again; at most this many HTTP connections are open at
+    # once (FastAGI and AMI share the process's file descriptors).
+    http_header_timeout: float = Field(10.0, gt=0, le=300)
+    http_max_connections: int = Field(256, ge=1, le=65536)
 
     ami_metrics_user: str = "ivr-metrics"
     ami_metrics_secret: SecretStr = SecretStr(DEMO_SECRET + "-metrics")
     ami_control_user: str = "ivr-control"
     ami_control_secret: SecretStr = SecretStr(DEMO_SECRET + "-control")
+    # Logs in only for the length of a reload (Reload, ShowDialPlan): see ivr/reload.py.
+    ami_reload_user: str = "ivr-reload"
+    ami_reload_secret: SecretStr = SecretStr(DEMO_SECRET + "-reload")
     seat_secret: SecretStr = SecretStr(DEMO_SECRET + "-seats")
     # Caller numbers are only ever kept as HMAC(caller_salt, number) (FCR keys).
     caller_salt: SecretStr = SecretStr(DEMO_SECRET + "-caller-salt")
@@ -76,6 +88,22 @@ class Settings(BaseSettings):
     event_loop: EventLoopName = "auto"
 
     _check_agi = field_validator("agi_host")(classmethod(lambda cls, v: _loopback(v)))
+
+    @field_validator("ami_metrics_user", "ami_control_user", "ami_reload_user")
+    @classmethod
+    def _is_ami_user(cls, value: str) -> str:
+        # Rendered as a manager.conf section name: a plain name, nothing that config syntax reads.
+        if not AMI_USER.fullmatch(value):
+            raise ValueError("an AMI user is 1-32 letters, digits, '-' or '_', starting with a letter")
+        return value
+
+    @field_validator("ami_metrics_secret", "ami_control_secret", "ami_reload_secret")
+    @classmethod
+    def _is_rendered_secret(cls, value: SecretStr) -> SecretStr:
+        # Rendered as `secret = ...` in manager.conf: no space, comment or section syntax.
+        if not RENDERED_SECRET.fullmatch(value.get_secret_value()):
+            raise ValueError("an AMI secret is 8-128 characters of letters, digits and ._~+/=@%:,!-")
+        return value
 
     @field_validator("trunk_address", "sip_address")
     @classmethod
@@ -118,6 +146,12 @@ class Settings(BaseSettings):
         return self.run_dir / "etc"
 
     @property
+    def agi_key_file(self) -> Path:
+        """The FastAGI key (ivr/agi/auth.py): made by `ivr serve` when missing, read by the
+        dialplan as /srv/ivr/<name>; the directory's mode keeps it from other users."""
+        return self.run_dir / "agi.key"
+
+    @property
     def queue_log(self) -> Path:
         return self.run_dir / "log" / "queue_log"
 
@@ -125,7 +159,10 @@ class Settings(BaseSettings):
     def uses_demo_secrets(self) -> bool:
         return any(
             s.get_secret_value().startswith(DEMO_SECRET)
-            for s in (self.ami_metrics_secret, self.ami_control_secret, self.seat_secret, self.caller_salt)
+            for s in (
+                self.ami_metrics_secret, self.ami_control_secret, self.ami_reload_secret, self.seat_secret,
+                self.caller_salt,
+            )
         )
 
 

@@ -7,6 +7,9 @@ scripts/build-images.sh --service
 compose() { if docker compose version >/dev/null 2>&1; then docker compose "$@"; else docker-compose "$@"; fi; }
 
 mkdir -p run
+# The run directory holds secrets (run/etc, run/agi.key) and the customer
+# directory: root's, and traversable by Asterisk's group only (docker/asterisk: gid 2001).
+chgrp 2001 run && chmod 0750 run
 .venv/bin/ivr render --out run/etc
 .venv/bin/ivr prompts build --out run/sounds
 .venv/bin/ivr directory demo
@@ -33,7 +36,7 @@ ivr is up.
   Seat 1001        user 1001, password $(.venv/bin/ivr seat-password 1001)   (ivr seat-password ID for any seat)
   Service numbers  95588, 4006695588, 4000095588, 4008795588
   HTTP             http://127.0.0.1:$http_port/healthz
-  Wallboard        http://127.0.0.1:$http_port/wallboard?token=viewer-demo   (API: Bearer supervisor-demo)
+  Wallboard        http://127.0.0.1:$http_port/wallboard#token=viewer-demo   (API: Bearer supervisor-demo)
   AMI              127.0.0.1:${IVR_AMI_PORT:-5038} (loopback only)   FastAGI 127.0.0.1:${IVR_AGI_PORT:-4573}
   Logs             run/log/messages.log, run/log/queue_log, docker logs ivr-service
   Stop             make down

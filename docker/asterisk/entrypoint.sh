@@ -5,6 +5,8 @@
 # `ivr render`, read-only for Asterisk), log/ (messages.log, queue_log),
 # lib/ (astdb: persistent queue members), sounds/ (built prompts).
 set -eu
+# Logs (messages.log, queue_log) and astdb: for Asterisk and root only.
+umask 027
 root=/srv/ivr
 if [ ! -f "$root/etc/asterisk.conf" ]; then
     echo "ivr: $root/etc/asterisk.conf is missing: mount the run directory (ivr render --out RUN/etc) on $root" >&2
@@ -13,6 +15,7 @@ fi
 for d in "$root/log" "$root/lib" /var/spool/asterisk /var/run/asterisk; do
     mkdir -p "$d"
     chown -R asterisk:asterisk "$d"
+    chmod -R o-rwx "$d"
 done
 mkdir -p "$root/sounds"
 # Asterisk's sounds for a language the image does not link yet (see the

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from ivr.directory.model import TIERS, ActivationResult, Card, Customer, normalize_caller_id
+from ivr.files import private_file
 
 PIN = re.compile(r"^[0-9]{6}$")
 # scrypt cost: n=2**14, r=8 is ~16 MiB and ~50 ms per check, which makes a
@@ -105,7 +106,7 @@ class SqliteDirectory:
         # as a real check and its timing does not tell whether the card exists.
         self._decoy_hash = hash_pin("000000", n=scrypt_n)
         self._lock = threading.Lock()  # one connection, used from worker threads
-        self._db = sqlite3.connect(self.path, check_same_thread=False)
+        self._db = sqlite3.connect(private_file(self.path), check_same_thread=False)
         self._db.execute("PRAGMA foreign_keys = ON")
         with self._db:
             self._db.executescript(_SCHEMA)

@@ -27,6 +27,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Protocol
 
+from ivr.files import private_file
+
 from .events import DomainEvent, EventRecordError, from_record, to_record
 
 SCHEMA_VERSION = 1
@@ -88,7 +90,7 @@ class SqliteEventStore:
 
     def __init__(self, path: str | Path) -> None:
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(private_file(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         # NORMAL is durable across application crashes in WAL mode; only an OS
         # crash may lose the last batches, which queue_log reconciliation covers.

@@ -36,6 +36,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
+from ivr.files import private_file
 from ivr.log import REDACTED, SENSITIVE_KEYS, mask_digits
 
 from .auth import Principal
@@ -185,7 +186,7 @@ class SqliteAuditTrail:
     def __init__(self, path: str | Path) -> None:
         self.path = Path(path)
         self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, isolation_level=None)
+        self._db = sqlite3.connect(private_file(self.path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(_SCHEMA)
 
