@@ -32,7 +32,7 @@ baseline measured in the same invocation.
    ivr.ami.AmiClient; the real `ivr serve` app (ivr.serve.serve, in a
    subprocess, logging at info) logs in to it and serves the wallboard;
    headless Chromium (Debian's /usr/bin/chromium via playwright) opens
-   /wallboard?token=viewer-demo. The server then pushes QueueCallerJoin /
+   /wallboard#token=viewer-demo. The server then pushes QueueCallerJoin /
    QueueCallerLeave frames at a fixed rate: phases of 100 joins then 100
    leaves in queue basic_zh, each phase opened by one join in queue english.
    The pair (waiting in basic_zh, waiting in english) after each event is
@@ -725,7 +725,7 @@ async def measure_app(app: AppRun, browser: Any, tmp: Path, publish_interval: fl
         script = LatencyScript(join=templates[0], leave=templates[4])
         page = await browser.new_page(viewport={"width": 1600, "height": 1000})
         await page.add_init_script(ARRIVAL_JS)
-        await page.goto(f"http://{HOST}:{http_port}/wallboard?token=viewer-demo")
+        await page.goto(f"http://{HOST}:{http_port}/wallboard#token=viewer-demo")
         await page.wait_for_selector('#stream-status[data-state="live"]', timeout=15000)
         for queue in ("basic_zh", "english"):
             await page.wait_for_selector(f'[data-queue="{queue}"] [data-kpi="waiting"][data-value="0"]', timeout=15000)

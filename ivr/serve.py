@@ -16,53 +16,62 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import resource
 import signal
 import time
-import zoneinfo
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import datetime
-from typing import Literal
+from typing import get_args
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
 from ivr import log as logging_setup
 from ivr.agents import AgentControl, AgentError, AgentStateStore
-from ivr.agi import FastAgiServer
+from ivr.agi import AgiAuth, FastAgiServer
 from ivr.ami import AmiClient, AmiMessage, when_loaded
+from ivr.ami.security import SecurityWatch
 from ivr.callflow import CallFlow
 from ivr.catalog.errors import CatalogError
 from ivr.catalog.load import load_catalog
-from ivr.catalog.model import Catalog
+from ivr.catalog.model import Catalog, CustomerTier
 from ivr.directory import SqliteDirectory
 from ivr.emergency import EmergencyError, EmergencyStore, EmergencySwitch, announcements_for, emergency_switch
 from ivr.eventloop import run_event_loop
 from ivr.log import get_logger
 from ivr.metrics import kpi
-from ivr.metrics.http import metrics_handler, snapshot_handler, stream_handler, wallboard_page
+from ivr.metrics.http import (
+    KpiQuery,
+    kpis_handler,
+    metrics_handler,
+    snapshot_handler,
+    stream_handler,
+    wallboard_asset,
+    wallboard_page,
+)
 from ivr.metrics.intake import CallerKeyer
 from ivr.metrics.live import LiveMetrics, group_configs
 from ivr.metrics.prometheus import CenterCollector
+from ivr.metrics.query import CutSizes
 from ivr.metrics.reducer import CenterState
 from ivr.metrics.store import SqliteEventStore
-from ivr.metrics.views import agents_view, kpis_csv, kpis_view, queues_view, utc_offset_seconds
+from ivr.metrics.views import agents_view, queues_view, utc_offset_seconds
 from ivr.metrics.wallboard import Wallboard
-from ivr.render import ContainerPaths
+from ivr.render import ASTERISK_GID, ContainerPaths
 from ivr.settings import Settings
 from ivr.survey import SurveyFlow
 from ivr.web import (
     PRINCIPAL,
     Api,
     AuditPage,
+    AuditQuery,
     Conflict,
-    InvalidRequest,
     PbxUnavailable,
     SqliteAuditTrail,
     TokenStore,
     audit_handler,
     read_json,
-    read_query,
 )
+from ivr.web.site import GuardedSite, http_runner
 
 log = get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -148,9 +157,15 @@ async def ami_context(app: web.Application) -> AsyncIterator[None]:
     )  # fmt: skip
     app[AMI] = client
 
+    # AMI's own refused logins and actions (class `security`) are logged and
+    # counted here, never fed to the KPIs.
+    watch = SecurityWatch(frozenset({settings.ami_metrics_user, settings.ami_control_user, settings.ami_reload_user}))
+
     async def timed_events() -> AsyncIterator[tuple[AmiMessage, float]]:
         async for event in client.events():
-            yield event, time.time()
+            now = time.time()
+            if watch.observe(event, now) is None:
+                yield event, now
 
     runner = asyncio.create_task(client.run(), name="ami-client")
     consumer = asyncio.create_task(live.consume(timed_events()), name="metrics-pipeline")
@@ -234,7 +249,10 @@ async def agi_context(app: web.Application) -> AsyncIterator[None]:
     survey = SurveyFlow(ContainerPaths().sounds, app[CATALOG].numbers[0].language)
     routes = {"route": flow.handle, "agent": agent_feature_handler(app[CONTROL]), "survey": survey.handle}
     # A command's answer can take as long as its prompt plays: 30 s per command.
-    server = FastAgiServer(settings.agi_host, settings.agi_port, routes, command_timeout=30.0)
+    # Only calls carrying the token the dialplan computes from this key are served
+    # (ivr/agi/auth.py); like the rendered configuration, root:asterisk 0640.
+    auth = await asyncio.to_thread(AgiAuth.from_key_file, settings.agi_key_file, group=ASTERISK_GID)
+    server = FastAgiServer(settings.agi_host, settings.agi_port, routes, command_timeout=30.0, auth=auth)
     await server.start()
     app[AGI] = server
     log.info("agi_listening", host=settings.agi_host, port=server.port)
@@ -286,33 +304,13 @@ class ReloadRequest(BaseModel):
     dry_run: bool = False
 
 
-class KpiQuery(BaseModel):
-    """`/api/kpis` query: a time range (epoch seconds; default: today so far), an
-    interval (seconds, a multiple of 900; 0 = one row per key) and a cut."""
-
-    model_config = {"extra": "forbid", "populate_by_name": True}
-    from_: float | None = Field(None, alias="from")
-    to: float | None = None
-    interval: int = Field(900, ge=0, le=86400)
-    group_by: Literal["group", "agent", "line", "tier", "language", "none"] = "group"
-    format: Literal["json", "csv"] = "json"
-
-
-def _day_start(catalog: Catalog, now: float) -> float:
-    tz = zoneinfo.ZoneInfo(catalog.center.timezone)
-    local = datetime.fromtimestamp(now, tz)
-    return local.replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
-
-
 def build_api(settings: Settings, catalog: Catalog, holder: Holder) -> Api:
     tokens = TokenStore.load(
         spec=settings.api_tokens.get_secret_value(), file=settings.api_tokens_file, demo=settings.demo_tokens
     )
     api = Api(
-        tokens, public_paths={"/healthz", "/wallboard"}, query_token_paths={"/api/wallboard/stream"},
-        title="ivr", version="0.1.0",
+        tokens, public_paths={"/healthz", "/wallboard"}, title="ivr", version="0.1.0",
     )  # fmt: skip
-    tz = zoneinfo.ZoneInfo(catalog.center.timezone)
 
     async def queues(request: web.Request) -> web.Response:
         state, now = holder.require_state(), time.time()
@@ -323,26 +321,6 @@ def build_api(settings: Settings, catalog: Catalog, holder: Holder) -> Api:
     async def agents(request: web.Request) -> web.Response:
         state, now = holder.require_state(), time.time()
         return web.json_response({"at": now, "agents": agents_view(state.snapshot(now), catalog)})
-
-    async def kpis(request: web.Request) -> web.Response:
-        query = read_query(request, KpiQuery)
-        now = time.time()
-        start = query.from_ if query.from_ is not None else _day_start(catalog, now)
-        end = query.to if query.to is not None else now
-        if end <= start:
-            raise InvalidRequest([{"field": "to", "loc": ["to"], "reason": "must be after from", "type": "range"}])
-        if query.interval % 900:
-            raise InvalidRequest(
-                [{"field": "interval", "loc": ["interval"], "reason": "must be a multiple of 900", "type": "range"}]
-            )
-        group_by = None if query.group_by == "none" else query.group_by
-        rows = holder.require_state().kpis(start, end, group_by, interval=query.interval or None)
-        if query.format == "csv":
-            return web.Response(
-                text=kpis_csv(rows, tz), content_type="text/csv",
-                headers={"Content-Disposition": 'attachment; filename="kpis.csv"'},
-            )  # fmt: skip
-        return web.json_response({"from": start, "to": end, "rows": kpis_view(rows, tz)})
 
     async def pause(request: web.Request) -> web.Response:
         body = await read_json(request, PauseRequest)
@@ -417,12 +395,12 @@ def build_api(settings: Settings, catalog: Catalog, holder: Holder) -> Api:
     async def reload(request: web.Request) -> web.Response:
         from ivr.catalog.errors import CatalogError as _CatalogError
         from ivr.check import CheckFailed, check
-        from ivr.reload import ReloadFailed, apply_reload
+        from ivr.reload import ReloadFailed, apply_reload, reload_session
         from ivr.render import TemplateError
 
         body = await read_json(request, ReloadRequest) if request.can_read_body else ReloadRequest()
-        if holder.control_ami is None or holder.audit is None:
-            raise PbxUnavailable("control session is starting", {})
+        if holder.audit is None:
+            raise PbxUnavailable("the audit trail is starting", {})
         try:
             files = await asyncio.to_thread(check, settings)
         except (_CatalogError, TemplateError, CheckFailed) as exc:
@@ -430,7 +408,7 @@ def build_api(settings: Settings, catalog: Catalog, holder: Holder) -> Api:
         principal = request[PRINCIPAL]
         try:
             result = await apply_reload(
-                files, settings.etc_dir, holder.control_ami, holder.audit,
+                files, settings.etc_dir, lambda: reload_session(settings), holder.audit,
                 who=principal.name, role=principal.role.value, dry_run=body.dry_run,
             )  # fmt: skip
         except ReloadFailed as exc:
@@ -442,33 +420,49 @@ def build_api(settings: Settings, catalog: Catalog, holder: Holder) -> Api:
         })  # fmt: skip
 
     api.route("POST", "/api/reload", reload, role="admin", request=ReloadRequest,
-              summary="Check, diff, apply only what changed, verify, roll back on failure", tags=("ops",))  # fmt: skip
+              summary="Check, diff, apply only what changed, verify, roll back on failure", tags=("ops",),
+              errors=(409, 503))  # fmt: skip
     api.route("POST", "/api/agents/{seat}/pause", pause, role="supervisor", request=PauseRequest,
-              summary="Pause a seat in all its groups, with a reason", tags=("agents",))  # fmt: skip
+              summary="Pause a seat in all its groups, with a reason", tags=("agents",), errors=(409, 503))  # fmt: skip
     api.route("POST", "/api/agents/{seat}/unpause", unpause, role="supervisor", summary="Unpause a seat",
-              tags=("agents",))  # fmt: skip
+              tags=("agents",), errors=(409, 503))  # fmt: skip
     api.route("POST", "/api/agents/{seat}/login", login, role="supervisor", request=LoginRequest,
-              summary="Log a seat in to its groups, or to given groups and penalties", tags=("agents",))  # fmt: skip
+              summary="Log a seat in to its groups, or to given groups and penalties", tags=("agents",),
+              errors=(409, 503))  # fmt: skip
     api.route("POST", "/api/agents/{seat}/logout", logout, role="supervisor", summary="Log a seat out of every group",
-              tags=("agents",))  # fmt: skip
+              tags=("agents",), errors=(409, 503))  # fmt: skip
     api.route("GET", "/api/emergency", emergency_status, summary="Emergency announcements in force",
               tags=("emergency",))  # fmt: skip
     api.route("POST", "/api/emergency/{scope}/on", emergency_on, role="supervisor", request=EmergencyRequest,
-              summary="Play a recorded announcement before every menu", tags=("emergency",))  # fmt: skip
+              summary="Play a recorded announcement before every menu", tags=("emergency",),
+              errors=(409, 503))  # fmt: skip
     api.route("POST", "/api/emergency/{scope}/off", emergency_off, role="supervisor",
-              summary="Switch a line's (or the global) announcement off", tags=("emergency",))  # fmt: skip
-    api.route("GET", "/api/audit", holder.delegate("audit"), role="supervisor", response=AuditPage,
-              summary="Audit trail of operational changes", tags=("audit",))  # fmt: skip
-    api.route("GET", "/healthz", healthz, role=None, summary="PBX connectivity of the service", tags=("meta",))
-    api.route("GET", "/api/queues", queues, summary="Skill groups now and today", tags=("metrics",))
-    api.route("GET", "/api/agents", agents, summary="Seats: state and time in state", tags=("metrics",))
-    api.route("GET", "/api/kpis", kpis, summary="KPIs by interval and cut (JSON or CSV)", tags=("metrics",))
+              summary="Switch a line's (or the global) announcement off", tags=("emergency",),
+              errors=(409, 503))  # fmt: skip
+    api.route("GET", "/api/audit", holder.delegate("audit"), role="supervisor", response=AuditPage, query=AuditQuery,
+              summary="Audit trail of operational changes", tags=("audit",), errors=(503,))  # fmt: skip
+    api.route(
+        "GET", "/healthz", healthz, role=None, summary="PBX connectivity of the service", tags=("meta",), errors=(503,)
+    )
+    api.route("GET", "/api/queues", queues, summary="Skill groups now and today", tags=("metrics",), errors=(503,))
+    api.route("GET", "/api/agents", agents, summary="Seats: state and time in state", tags=("metrics",), errors=(503,))
+    sizes = CutSizes(
+        queues=len(catalog.queues), seats=len(catalog.seats), lines=len(catalog.numbers),
+        tiers=len(get_args(CustomerTier)), languages=len(catalog.languages),
+    )  # fmt: skip
+    api.route("GET", "/api/kpis", kpis_handler(holder.require_state, catalog, sizes), query=KpiQuery,
+              summary="KPIs by interval and cut (JSON or CSV); at most 31 days and 20,000 rows",
+              tags=("metrics",), errors=(503,))  # fmt: skip
     api.route("GET", "/wallboard", wallboard_page, role=None, summary="The live wallboard page", tags=("wallboard",))
-    api.route("GET", "/metrics", holder.delegate("metrics"), summary="Prometheus exposition", tags=("metrics",))
+    api.route("GET", "/wallboard/{file}", wallboard_asset, role=None, summary="The wallboard's script and style",
+              tags=("wallboard",), errors=(404,))  # fmt: skip
+    api.route(
+        "GET", "/metrics", holder.delegate("metrics"), summary="Prometheus exposition", tags=("metrics",), errors=(503,)
+    )
     api.route("GET", "/api/wallboard/snapshot", holder.delegate("snapshot"), summary="Wallboard data now",
-              tags=("wallboard",))  # fmt: skip
+              tags=("wallboard",), errors=(503,))  # fmt: skip
     api.route("GET", "/api/wallboard/stream", holder.delegate("stream"), summary="Wallboard updates (SSE)",
-              tags=("wallboard",))  # fmt: skip
+              tags=("wallboard",), errors=(503,))  # fmt: skip
     return api
 
 
@@ -487,9 +481,10 @@ def build_app(settings: Settings, catalog: Catalog) -> web.Application:
 
 async def run_service(settings: Settings, catalog: Catalog) -> None:
     app = build_app(settings, catalog)
-    runner = web.AppRunner(app, access_log=None)
+    raise_file_limit()
+    runner = http_runner(app, header_timeout=settings.http_header_timeout)
     await runner.setup()
-    site = web.TCPSite(runner, settings.http_host, settings.http_port)
+    site = GuardedSite(runner, settings.http_host, settings.http_port, max_connections=settings.http_max_connections)
     await site.start()
     log.info("serve_ready", http=f"http://{settings.http_host}:{settings.http_port}", catalog=str(settings.catalog))
     stop = asyncio.Event()
@@ -501,6 +496,14 @@ async def run_service(settings: Settings, catalog: Catalog) -> None:
     finally:
         log.info("serve_stopping")
         await runner.cleanup()
+
+
+def raise_file_limit() -> None:
+    """Raise the soft open-files limit to the hard one: calls, AMI and HTTP share it."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    log.info("file_limit", open_files=max(soft, hard))
 
 
 def serve(settings: Settings) -> int:

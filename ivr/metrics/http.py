@@ -1,16 +1,24 @@
 """aiohttp handlers of the live metrics: wallboard page, snapshot, SSE stream, /metrics.
 
 Factories that close over their collaborators; the composition root adds
-them to the router behind its auth (`viewer` for all of them; the stream is
-the one route whose token may come as `?token=`, since EventSource cannot
-set headers):
+them to the router behind its auth (`viewer` for all of them; every token
+comes in the `Authorization` header: the page reads the stream with
+`fetch`, not EventSource, which cannot set one):
 
 | route | handler |
 | --- | --- |
-| GET /wallboard | `wallboard_page` (static HTML, reads `?token=` itself) |
+| GET /wallboard | `wallboard_page` (static HTML; its token comes from the URL fragment) |
+| GET /wallboard/{file} | `wallboard_asset` (its script and style sheet) |
 | GET /api/wallboard/snapshot | `snapshot_handler(live)` |
 | GET /api/wallboard/stream | `stream_handler(live)` (text/event-stream) |
+| GET /api/kpis | `kpis_handler(...)` (JSON or CSV, streamed in parts) |
 | GET /metrics | `metrics_handler(collector)` |
+
+A KPI report is bounded before it is built (`query.py`: a range of at most
+31 days, at most 20,000 rows), built in slices that return to the event loop
+between them (`CenterState.kpi_steps`), and written in parts of
+`KPI_WRITE_ROWS` rows, so neither building nor encoding it holds the loop
+that serves calls for long.
 
 A stream ends after `max_seconds` (the browser reconnects after `retry`,
 re-presenting its token), when a write to a stalled client takes longer than
@@ -21,25 +29,114 @@ pipeline: its subscription drops the oldest updates.
 from __future__ import annotations
 
 import asyncio
+import json
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
+from typing import Final, Literal
 
 from aiohttp import web
 from prometheus_client.registry import Collector
+from pydantic import BaseModel, Field
 
+from ivr.web import InvalidRequest, NotFound, read_query
+
+from . import kpi
 from .live import LiveMetrics
 from .prometheus import CONTENT_TYPE, exposition
-from .views import SSE_KEEPALIVE, sse_event
+from .query import CutSizes, RangeRefused, kpi_window
+from .reducer import CenterState, KpiRow
+from .views import SSE_KEEPALIVE, CatalogLike, kpis_csv, kpis_view, sse_event, timezone_of, utc_offset_seconds
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-WALLBOARD_HTML = Path(__file__).resolve().parent.parent / "web" / "static" / "wallboard.html"
+STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
+WALLBOARD_HTML = STATIC / "wallboard.html"
+WALLBOARD_ASSETS: Final = {"wallboard.js": "text/javascript", "wallboard.css": "text/css"}
+KPI_WRITE_ROWS: Final = 500
 
 
 async def wallboard_page(request: web.Request) -> web.StreamResponse:
     """The wallboard page itself (no data in it: it fetches the routes below)."""
     return web.FileResponse(WALLBOARD_HTML, headers={"Cache-Control": "no-cache"})
+
+
+async def wallboard_asset(request: web.Request) -> web.StreamResponse:
+    """The page's script and style sheet (same origin: the page's CSP allows nothing inline)."""
+    name = request.match_info["file"]
+    if name not in WALLBOARD_ASSETS:
+        raise NotFound(f"no route for {request.path}")
+    return web.FileResponse(
+        STATIC / name, headers={"Cache-Control": "no-cache", "Content-Type": WALLBOARD_ASSETS[name]}
+    )
+
+
+class KpiQuery(BaseModel):
+    """`/api/kpis` query: a time range (epoch seconds; default: today so far), an
+    interval (seconds, a multiple of 900; 0 = one row per key) and a cut."""
+
+    model_config = {"extra": "forbid", "populate_by_name": True}
+    from_: float | None = Field(
+        None, alias="from", allow_inf_nan=False, description="epoch seconds, 1970-2100; default: local midnight"
+    )
+    to: float | None = Field(None, allow_inf_nan=False, description="epoch seconds, after from, at most 31 days later")
+    interval: int = Field(900, ge=0, le=86400, description="seconds, a multiple of 900; 0 = one row per key")
+    group_by: Literal["group", "agent", "line", "tier", "language", "none"] = "group"
+    format: Literal["json", "csv"] = "json"
+
+
+def kpis_handler(
+    state: Callable[[], CenterState], catalog: CatalogLike, sizes: CutSizes, *, clock: Callable[[], float] = time.time
+) -> Handler:
+    """GET /api/kpis over the reducer that `state()` returns (it raises while the service starts)."""
+    tz = timezone_of(catalog)
+
+    async def kpis(request: web.Request) -> web.StreamResponse:
+        query = read_query(request, KpiQuery)
+        now = clock()
+        offset = utc_offset_seconds(catalog, now)
+        try:
+            window = kpi_window(
+                query.from_, query.to, query.interval, query.group_by,
+                now=now, day_start=kpi.day_start(now, offset), sizes=sizes,
+            )  # fmt: skip
+        except RangeRefused as exc:
+            raise InvalidRequest(
+                [{"field": exc.field, "loc": [exc.field], "reason": exc.reason, "type": "range", "limit": exc.limit}]
+            ) from None
+        center = state()
+        group_by = None if query.group_by == "none" else query.group_by
+        rows: list[KpiRow] = []
+        for step in center.kpi_steps(window.start, window.end, group_by, interval=window.interval or None):
+            if step is None:
+                await asyncio.sleep(0)  # let calls and events through between slices
+            else:
+                rows = step
+        if query.format == "csv":
+            response = web.StreamResponse(
+                headers={"Content-Type": "text/csv; charset=utf-8",
+                         "Content-Disposition": 'attachment; filename="kpis.csv"'}
+            )  # fmt: skip
+            await response.prepare(request)
+            await response.write(kpis_csv((), tz).encode())
+            for part in _parts(rows):
+                await response.write(kpis_csv(part, tz, header=False).encode())
+        else:
+            response = web.StreamResponse(headers={"Content-Type": "application/json; charset=utf-8"})
+            await response.prepare(request)
+            head = {"from": window.start, "to": window.end}
+            await response.write(json.dumps(head)[:-1].encode() + b', "rows": [')
+            for n, part in enumerate(_parts(rows)):
+                await response.write((", " if n else "").encode() + json.dumps(kpis_view(part, tz))[1:-1].encode())
+        await response.write(b"]}" if query.format == "json" else b"")
+        await response.write_eof()
+        return response
+
+    return kpis
+
+
+def _parts(rows: Sequence[KpiRow]) -> list[Sequence[KpiRow]]:
+    return [rows[i : i + KPI_WRITE_ROWS] for i in range(0, len(rows), KPI_WRITE_ROWS)]
 
 
 def snapshot_handler(live: LiveMetrics) -> Handler:

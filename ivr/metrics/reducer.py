@@ -552,7 +552,24 @@ class _LiveSums:
     fixed_intervals: dict[float, int] = field(default_factory=dict)
 
 
-_AccFactory = Callable[[float, str | None], _Acc]
+class _Accs:
+    """A report's accumulators by (interval start, key)."""
+
+    def __init__(self, from_ts: float, interval: int | None) -> None:
+        self.from_ts = from_ts
+        self.interval = interval
+        self.slots: dict[tuple[float, str | None], _Acc] = {}
+
+    def get(self, at: float, key: str | None) -> _Acc:
+        slot = (kpi.interval_start(at, self.interval) if self.interval else self.from_ts, key)
+        found = self.slots.get(slot)
+        if found is None:
+            found = self.slots[slot] = _Acc()
+        return found
+
+
+# Records read by a report between two returns to the event loop (~1-3 ms).
+KPI_STEP = 2000
 
 
 class CenterState:
@@ -1308,45 +1325,63 @@ class CenterState:
         `group_by=None` gives the center total and, with an interval, a row for
         every interval even when empty.
         """
+        rows: list[KpiRow] = []
+        for step in self.kpi_steps(from_ts, to_ts, group_by, interval, schedule):
+            if step is not None:
+                rows = step
+        return rows
+
+    def kpi_steps(
+        self,
+        from_ts: float,
+        to_ts: float,
+        group_by: GroupBy = None,
+        interval: int | None = kpi.INTERVAL_SECONDS,
+        schedule: Schedule | None = None,
+        chunk: int = KPI_STEP,
+    ) -> Iterator[list[KpiRow] | None]:
+        """`kpis` in slices: yields None after every `chunk` records read, then the rows.
+
+        The service drives it from the event loop that also serves calls and
+        yields to the loop at each None, so a report over a long day never
+        stalls a call for longer than one slice. What it reads is a snapshot
+        of the record lists taken at the start; events applied between slices
+        update records already counted or not yet reached, as they would for
+        a report started a moment later.
+        """
         horizon = self.horizon if self.horizon is not None else to_ts
-        accs: dict[tuple[float, str | None], _Acc] = {}
-
-        def bucket(at: float) -> float:
-            return kpi.interval_start(at, interval) if interval else from_ts
-
-        def acc(at: float, key: str | None) -> _Acc:
-            slot = (bucket(at), key)
-            found = accs.get(slot)
-            if found is None:
-                found = accs[slot] = _Acc()
-            return found
-
-        for call in self._calls.values():
+        accs = _Accs(from_ts, interval)
+        calls = list(self._calls.values())
+        for n, call in enumerate(calls, start=1):
+            if n % chunk == 0:
+                yield None
             if not from_ts <= call.joined_at < to_ts:
                 continue
             if group_by == "agent":
                 for agent in sorted(call.presented_to):
-                    self._count_call(acc(call.joined_at, agent), call, horizon, agent)
+                    self._count_call(accs.get(call.joined_at, agent), call, horizon, agent)
             else:
-                self._count_call(acc(call.joined_at, self._cut(call, group_by)), call, horizon)
+                self._count_call(accs.get(call.joined_at, self._cut(call, group_by)), call, horizon)
 
-        for survey in self._surveys:
+        for n, survey in enumerate(list(self._surveys), start=1):
+            if n % chunk == 0:
+                yield None
             if from_ts <= survey.at < to_ts:
-                a = acc(survey.at, self._survey_cut(survey, group_by))
+                a = accs.get(survey.at, self._survey_cut(survey, group_by))
                 a.surveys += 1
                 a.rating_total += survey.rating
                 a.satisfied += kpi.is_satisfied(survey.rating)
 
         agent_time = group_by in (None, "agent")
         if agent_time:
-            self._count_seat_time(acc, from_ts, min(to_ts, horizon), interval, group_by == "agent")
+            yield from self._count_seat_time(accs, from_ts, min(to_ts, horizon), interval, group_by == "agent", chunk)
             if schedule is not None:
-                self._count_schedule(acc, schedule, from_ts, to_ts, group_by)
+                self._count_schedule(accs, schedule, from_ts, to_ts, group_by)
 
         if group_by is None and interval:
             start = kpi.interval_start(from_ts, interval)
             while start < to_ts:
-                accs.setdefault((start, None), _Acc())
+                accs.get(start, None)
                 start += interval
 
         rows = [
@@ -1357,10 +1392,10 @@ class CenterState:
                 key,
                 agent_time,
             )
-            for (start, key), a in accs.items()
+            for (start, key), a in accs.slots.items()
         ]
         rows.sort(key=lambda r: (r.start, r.key or ""))
-        return rows
+        yield rows
 
     def today(self, now: float, utc_offset_seconds: int, group_by: GroupBy = None) -> list[KpiRow]:
         """One row per key for the local day so far."""
@@ -1455,23 +1490,31 @@ class CenterState:
             else:
                 a.fcr[n][2] += 1
 
-    def _count_seat_time(self, acc: _AccFactory, lo: float, hi: float, interval: int | None, per_agent: bool) -> None:
-        """Seat-state seconds inside [lo, hi), split at interval boundaries."""
+    def _count_seat_time(
+        self, accs: _Accs, lo: float, hi: float, interval: int | None, per_agent: bool, chunk: int
+    ) -> Iterator[None]:
+        """Seat-state seconds inside [lo, hi), split at interval boundaries; yields every `chunk` segments."""
+        n = 0
         for name in sorted(self._seats):
-            seat = self._seats[name]
+            seat = self._seats.get(name)
+            if seat is None:  # left between two slices
+                continue
             for start, end, state in seat.timeline(max(hi, seat.since)):
+                n += 1
+                if n % chunk == 0:
+                    yield None
                 s, e = max(start, lo), min(end, hi)
                 while s < e:
                     edge = min(e, kpi.interval_start(s, interval) + interval) if interval else e
-                    acc(s, name if per_agent else None).add_seat_time(state, edge - s)
+                    accs.get(s, name if per_agent else None).add_seat_time(state, edge - s)
                     s = edge
 
     @staticmethod
-    def _count_schedule(acc: _AccFactory, schedule: Schedule, from_ts: float, to_ts: float, group_by: GroupBy) -> None:
+    def _count_schedule(accs: _Accs, schedule: Schedule, from_ts: float, to_ts: float, group_by: GroupBy) -> None:
         for agent in sorted(schedule):
             for start, seconds in sorted(schedule[agent].items()):
                 if from_ts <= start < to_ts:
-                    a = acc(start, agent if group_by == "agent" else None)
+                    a = accs.get(start, agent if group_by == "agent" else None)
                     a.scheduled = (a.scheduled or 0.0) + seconds
 
     # -- housekeeping ----------------------------------------------------------

@@ -439,8 +439,10 @@ def _cell(text: str) -> str:
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
 
 
-def kpis_csv(rows: Iterable[KpiRow], tz: tzinfo = UTC) -> str:
+def kpis_csv(rows: Iterable[KpiRow], tz: tzinfo = UTC, *, header: bool = True) -> str:
     """The interval report as RFC 4180 CSV: a header row, then one row per interval and key.
+
+    `header=False` gives the rows alone (the next part of a streamed report).
 
     Rates are percentages with 1 decimal, times seconds with 1 decimal, an
     empty cell where a KPI has no value (no calls). `group` is the row's key
@@ -448,7 +450,8 @@ def kpis_csv(rows: Iterable[KpiRow], tz: tzinfo = UTC) -> str:
     """
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(CSV_COLUMNS)
+    if header:
+        writer.writerow(CSV_COLUMNS)
     for row in sorted(rows, key=lambda r: (r.start, r.key or "")):
         writer.writerow(
             [

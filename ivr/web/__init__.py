@@ -8,6 +8,7 @@ from .api import OPENAPI_PATH, Api
 from .audit import (
     AuditEntry,
     AuditPage,
+    AuditQuery,
     AuditTrail,
     MemoryAuditTrail,
     SqliteAuditTrail,
@@ -36,6 +37,7 @@ from .errors import (
     NotFound,
     PayloadTooLarge,
     PbxUnavailable,
+    TooManyRequests,
     Unauthorized,
     error_middleware,
 )
@@ -51,6 +53,7 @@ __all__ = [
     "ApiRegistry",
     "AuditEntry",
     "AuditPage",
+    "AuditQuery",
     "AuditTrail",
     "Conflict",
     "ErrorBody",
@@ -69,6 +72,7 @@ __all__ = [
     "SqliteAuditTrail",
     "TokenConfigError",
     "TokenStore",
+    "TooManyRequests",
     "Unauthorized",
     "audit_handler",
     "auth_middleware",

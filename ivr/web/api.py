@@ -6,7 +6,8 @@ declaration is the route aiohttp serves, the role `auth_middleware` enforces
 and the entry `/api/openapi.json` documents. `api.setup(app)` installs, in
 order, `error_middleware` (outermost, so it renders the auth errors too) and
 `auth_middleware`, then adds the OpenAPI route and every declared route;
-routes declared after `setup` go straight to the app's router.
+routes declared after `setup` go straight to the app's router. Every response
+(errors and streams included) gets the security headers of `headers.py`.
 
 The handler passed to `route` is wrapped, not modified, so one function may be
 mounted on two routes with different roles.
@@ -15,7 +16,8 @@ mounted on two routes with different roles.
 from __future__ import annotations
 
 import functools
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from typing import Final
 
 from aiohttp import web
@@ -24,7 +26,9 @@ from pydantic import BaseModel
 
 from .auth import Role, TokenStore, auth_middleware, public, require
 from .errors import error_middleware
+from .headers import security_headers
 from .openapi import REGISTRY, ApiRegistry, RouteSpec, openapi_handler
+from .throttle import FailureThrottle
 
 OPENAPI_PATH: Final = "/api/openapi.json"
 
@@ -37,7 +41,8 @@ class Api:
         tokens: TokenStore,
         *,
         public_paths: Iterable[str] = (),
-        query_token_paths: Iterable[str] = (),
+        throttle: FailureThrottle | None = None,
+        clock: Callable[[], float] = time.monotonic,
         title: str = "ivr",
         version: str = "0",
         openapi_path: str | None = OPENAPI_PATH,
@@ -45,7 +50,8 @@ class Api:
     ) -> None:
         self.tokens = tokens
         self.public_paths = frozenset(public_paths)
-        self.query_token_paths = frozenset(query_token_paths)
+        self.throttle = throttle if throttle is not None else FailureThrottle()
+        self.clock = clock
         self.title = title
         self.version = version
         self.registry = ApiRegistry()
@@ -67,6 +73,7 @@ class Api:
         description: str | None = None,
         request: type[BaseModel] | None = None,
         response: type[BaseModel] | None = None,
+        query: type[BaseModel] | None = None,
         status: int = 200,
         tags: Iterable[str] = (),
         errors: Iterable[int] = (),
@@ -88,7 +95,7 @@ class Api:
         spec = self.registry.add(
             RouteSpec(
                 method=method.upper(), path=path, handler=endpoint, role=needed, summary=summary,
-                description=description, request=request, response=response, status=status,
+                description=description, request=request, response=response, query=query, status=status,
                 tags=tuple(tags), errors=tuple(errors), operation_id=operation_id,
             )
         )  # fmt: skip
@@ -100,7 +107,7 @@ class Api:
         """Error rendering (outermost) then authentication, for `web.Application(middlewares=)`."""
         return [
             error_middleware,
-            auth_middleware(self.tokens, public_paths=self.public_paths, query_token_paths=self.query_token_paths),
+            auth_middleware(self.tokens, public_paths=self.public_paths, throttle=self.throttle, clock=self.clock),
         ]
 
     def setup(self, app: web.Application, *, install_middlewares: bool = True) -> None:
@@ -109,6 +116,7 @@ class Api:
         if self._app is not None:
             raise RuntimeError("this Api is already mounted")
         app[REGISTRY] = self.registry
+        app.on_response_prepare.append(security_headers)
         if install_middlewares:
             app.middlewares.extend(self.middlewares())
         for spec in self.registry:

@@ -16,6 +16,10 @@ once authenticated). Public routes (`public`, or a path in the middleware's
 `public_paths` allow-list, e.g. `/healthz` and `/metrics`) skip authentication.
 An authenticated request carries its `Principal` under `request[PRINCIPAL]`,
 and log lines emitted while it is handled are bound to `principal=<name>`.
+A token is read from the `Authorization: Bearer` header only, never from the
+URL. A failed attempt is logged with the client address; past a limit of
+failures in a window, that address's failing requests get 429 until the
+window ends (`throttle.py`), while valid tokens from it still pass.
 
 Token configuration (one entry per token):
 
@@ -44,6 +48,7 @@ import hashlib
 import hmac
 import os
 import re
+import time
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,7 +60,8 @@ from aiohttp.typedefs import Handler, Middleware
 
 from ivr.log import get_logger
 
-from .errors import Forbidden, Unauthorized
+from .errors import Forbidden, TooManyRequests, Unauthorized
+from .throttle import FailureThrottle
 
 log = get_logger(__name__)
 
@@ -222,7 +228,13 @@ class TokenStore:
         return merged
 
     def authenticate(self, token: str) -> Principal | None:
-        """The principal holding `token`, or None; compares against every digest."""
+        """The principal holding `token`, or None; compares against every digest.
+
+        A presented string outside the token alphabet (e.g. header bytes that
+        are not ASCII) can match no token: it is refused before hashing.
+        """
+        if not _TOKEN.fullmatch(token):
+            return None
         presented = _digest(token)
         found: Principal | None = None
         for entry in self._entries:
@@ -282,22 +294,43 @@ def _bearer_token(request: web.Request) -> str:
     return token.strip()
 
 
+def client_address(request: web.Request) -> str:
+    """The peer address of the connection (never a forwarded header: nothing proxies us)."""
+    return request.remote or "unknown"
+
+
 def auth_middleware(
     tokens: TokenStore,
     *,
     public_paths: Iterable[str] = (),
     default_role: Role = Role.VIEWER,
-    query_token_paths: Iterable[str] = (),
+    throttle: FailureThrottle | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> Middleware:
     """Authenticate every request except public ones and enforce the route's role.
 
     `public_paths` is an allow-list of exact request paths (e.g. "/healthz",
     "/metrics"). Install it inside `error_middleware`, which renders its 401/403.
+    A token is only ever read from the `Authorization` header: never from the
+    URL, where it would reach browser history, proxies and logs.
+    Failed attempts are counted per client address (`throttle`); past the
+    limit, a failing request from that address gets 429 with `Retry-After`
+    (and no log line) until its window ends. A valid token still passes: every
+    client of this loopback-only service shares one address, so blocking the
+    address would let one misconfigured script lock the floor out.
     """
     allowed = frozenset(public_paths)
-    # EventSource cannot send headers: these exact paths (read-only streams)
-    # may carry the token as `?token=` instead.
-    query_ok = frozenset(query_token_paths)
+    guard = throttle if throttle is not None else FailureThrottle()
+
+    def refuse(request: web.Request, reason: str, where: dict[str, str]) -> None:
+        address = client_address(request)
+        now = clock()
+        wait = guard.retry_after(address, now)
+        if wait is not None:  # over the limit: no more log lines, a 429 until the window ends
+            raise TooManyRequests(wait)
+        log.info("api_unauthorized", reason=reason, client=address, **where)
+        if guard.record_failure(address, now):
+            log.warning("api_auth_throttled", client=address, limit=guard.limit, window_seconds=guard.window)
 
     @web.middleware
     async def authenticate(request: web.Request, handler: Handler) -> web.StreamResponse:
@@ -306,22 +339,19 @@ def auth_middleware(
             return await handler(request)
         where = {"method": request.method, "path": request.path}
         try:
-            if request.path in query_ok and "Authorization" not in request.headers and request.query.get("token"):
-                token = request.query["token"]
-            else:
-                token = _bearer_token(request)
+            token = _bearer_token(request)
         except Unauthorized:
-            log.info("api_unauthorized", reason="no_bearer_token", **where)
+            refuse(request, "no_bearer_token", where)
             raise
         principal = tokens.authenticate(token)
         if principal is None:
-            log.info("api_unauthorized", reason="unknown_token", **where)
+            refuse(request, "unknown_token", where)
             raise Unauthorized("unknown or revoked token", invalid_token=True)
         if not principal.role.covers(needed):
             log.info(
                 "api_forbidden",
                 principal=principal.name, role=principal.role.value, required_role=needed.value,
-                **where,
+                client=client_address(request), **where,
             )  # fmt: skip
             raise Forbidden(needed.value, principal.role.value)
         request[PRINCIPAL] = principal

@@ -3,7 +3,8 @@
 Theory of operation: `read_json` reads at most `max_bytes` from the request
 stream itself (a per-route limit, below aiohttp's app-wide `client_max_size`),
 so an oversized body is refused with 413 `payload_too_large` before it is
-buffered whole. The bytes are parsed with the standard `json` module rather
+buffered whole, and a body that trickles in is cut off with 408
+`request_timeout`. The bytes are parsed with the standard `json` module rather
 than `Model.model_validate_json`, so a syntax error is reported as 400
 `invalid_json` with the parser's line, column and character position, distinct
 from a schema error, which is 400 `invalid_request` with one entry per field
@@ -17,6 +18,7 @@ reach a handler anyway.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from typing import Any, TypeVar
@@ -24,9 +26,10 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
-from .errors import InvalidJson, InvalidRequest, PayloadTooLarge
+from .errors import InvalidJson, InvalidRequest, PayloadTooLarge, RequestTimeout
 
 DEFAULT_MAX_BODY = 64 * 1024
+DEFAULT_BODY_TIMEOUT = 10.0
 M = TypeVar("M", bound=BaseModel)
 
 
@@ -48,17 +51,24 @@ def _position(text: str, pos: int) -> dict[str, int]:
     return {"line": line, "column": pos - (text.rfind("\n", 0, pos) + 1) + 1, "position": pos}
 
 
-async def read_body(request: web.Request, max_bytes: int = DEFAULT_MAX_BODY) -> bytes:
-    """The raw body, refusing more than `max_bytes` (declared or actually sent)."""
+async def read_body(
+    request: web.Request, max_bytes: int = DEFAULT_MAX_BODY, *, within: float = DEFAULT_BODY_TIMEOUT
+) -> bytes:
+    """The raw body, refusing more than `max_bytes` (declared or actually sent)
+    and a body that takes longer than `within` seconds to arrive (408)."""
     if request.content_length is not None and request.content_length > max_bytes:
         raise PayloadTooLarge(max_bytes)
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.content.iter_any():
-        size += len(chunk)
-        if size > max_bytes:
-            raise PayloadTooLarge(max_bytes)
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(within):
+            async for chunk in request.content.iter_any():
+                size += len(chunk)
+                if size > max_bytes:
+                    raise PayloadTooLarge(max_bytes)
+                chunks.append(chunk)
+    except TimeoutError:
+        raise RequestTimeout(within) from None
     return b"".join(chunks)
 
 
@@ -80,6 +90,10 @@ def parse_json(raw: bytes) -> Any:
         found = (m for m in _CONSTANT_OUTSIDE_STRINGS.finditer(text) if m.group(1))
         pos = next(found).start(1)
         raise InvalidJson(f"{exc} is not valid JSON", **_position(text, pos)) from None
+    except RecursionError:
+        raise InvalidJson("nested too deeply", line=1, column=1, position=0) from None
+    except ValueError as exc:  # an integer past Python's digit limit (sys.int_max_str_digits)
+        raise InvalidJson(f"a number cannot be read: {exc}", line=1, column=1, position=0) from None
 
 
 async def read_json(request: web.Request, model: type[M], *, max_bytes: int = DEFAULT_MAX_BODY) -> M:

@@ -22,6 +22,7 @@ never change; `message` is for humans and may.
 
 from __future__ import annotations
 
+import math
 import uuid
 from collections.abc import Iterable, Mapping
 from typing import Any
@@ -158,6 +159,25 @@ class Conflict(ApiError):
 class PayloadTooLarge(ApiError):
     def __init__(self, limit: int) -> None:
         super().__init__(413, "payload_too_large", f"request body exceeds {limit} bytes", {"max_bytes": limit})
+
+
+class RequestTimeout(ApiError):
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            408, "request_timeout", f"the request body did not arrive within {seconds:g} s",
+            {"timeout_seconds": seconds}, headers={"Connection": "close"},
+        )  # fmt: skip
+
+
+class TooManyRequests(ApiError):
+    """Too many failed authentications from this client address; retry after the window."""
+
+    def __init__(self, retry_after: float) -> None:
+        seconds = max(1, math.ceil(retry_after))
+        super().__init__(
+            429, "too_many_requests", f"too many failed authentications from this address; retry in {seconds} s",
+            {"retry_after_seconds": seconds}, headers={"Retry-After": str(seconds)},
+        )  # fmt: skip
 
 
 class PbxUnavailable(ApiError):

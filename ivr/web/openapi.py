@@ -49,6 +49,7 @@ class RouteSpec:
     description: str | None = None
     request: type[BaseModel] | None = None
     response: type[BaseModel] | None = None
+    query: type[BaseModel] | None = None  # the query parameters, one per field (by alias)
     status: int = 200
     tags: tuple[str, ...] = ()
     errors: tuple[int, ...] = ()  # statuses beyond the automatic ones (404, 409, 503...)
@@ -129,10 +130,27 @@ _ERROR_DESCRIPTIONS: Final = {
     403: "forbidden: the principal's role is too low",
     404: "not_found",
     409: "conflict",
+    408: "request_timeout: the body did not arrive in time",
     413: "payload_too_large",
+    429: "too_many_requests: too many failed authentications from this address",
     503: "pbx_unavailable",
     500: "internal_error (details.correlation_id)",
 }
+
+
+def _query_parameters(model: type[BaseModel]) -> list[dict[str, Any]]:
+    """One `in: query` parameter per field of `model`, named by its alias, with its JSON schema."""
+    schema = model.model_json_schema(by_alias=True)
+    required = set(schema.get("required", ()))
+    out = []
+    for name, field_schema in schema.get("properties", {}).items():
+        parameter: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
+        if "description" in field_schema:
+            parameter["description"] = field_schema.pop("description")
+        field_schema.pop("title", None)
+        parameter["schema"] = field_schema
+        out.append(parameter)
+    return out
 
 
 def _operation(spec: RouteSpec, refs: _Refs) -> dict[str, Any]:
@@ -141,24 +159,27 @@ def _operation(spec: RouteSpec, refs: _Refs) -> dict[str, Any]:
         op["description"] = spec.description
     if spec.tags:
         op["tags"] = list(spec.tags)
-    if spec.path_parameters:
-        op["parameters"] = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
-            for name in spec.path_parameters
-        ]
+    parameters: list[dict[str, Any]] = [
+        {"name": name, "in": "path", "required": True, "schema": {"type": "string"}} for name in spec.path_parameters
+    ]
     statuses = {500, *spec.errors}
+    if spec.query is not None:
+        parameters.extend(_query_parameters(spec.query))
+        statuses.add(400)
+    if parameters:
+        op["parameters"] = parameters
     if spec.role is None:
         op["security"] = []
     else:
         op["security"] = [{SECURITY_SCHEME: []}]
         op["x-required-role"] = spec.role.value
-        statuses |= {401, 403}
+        statuses |= {401, 403, 429}
     if spec.request is not None:
         op["requestBody"] = {
             "required": True,
             "content": {"application/json": {"schema": refs[(spec.request, "validation")]}},
         }
-        statuses |= {400, 413}
+        statuses |= {400, 408, 413}
     ok: dict[str, Any] = {"description": spec.summary or "success"}
     if spec.response is not None:
         ok["content"] = {"application/json": {"schema": refs[(spec.response, "serialization")]}}

@@ -35,7 +35,7 @@ def test_call_entering_a_group_appears_on_the_open_wallboard_without_reload(
     browser, ivr_service: IvrService, sipp: Sipp, events: EventLog
 ) -> None:  # type: ignore[no-untyped-def]
     page = browser.new_page(viewport={"width": 1600, "height": 1000})
-    url = f"http://127.0.0.1:{ivr_service.settings.http_port}/wallboard?token=viewer-demo"
+    url = f"http://127.0.0.1:{ivr_service.settings.http_port}/wallboard#token=viewer-demo"
     page.goto(url)
     page.wait_for_selector('#stream-status[data-state="live"]', timeout=15000)
     page.evaluate("window.__loadMarker = 'same page'")

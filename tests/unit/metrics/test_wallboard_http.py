@@ -15,16 +15,19 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.metrics.http import (
+    STATIC,
     WALLBOARD_HTML,
     metrics_handler,
     snapshot_handler,
     stream_handler,
+    wallboard_asset,
     wallboard_page,
 )
 from ivr.metrics.intake import CallerKeyer
 from ivr.metrics.live import LiveMetrics
 from ivr.metrics.prometheus import CenterCollector
 from ivr.metrics.views import render_wallboard
+from ivr.web import error_middleware
 
 from .center import CATALOG
 from .day import NOW, morning_state
@@ -82,7 +85,7 @@ async def test_snapshot_route_returns_the_wallboard_payload(served: Served) -> N
 async def test_stream_sends_the_current_snapshot_then_each_update_and_keepalives(served: Served) -> None:
     client, live = served
     async with asyncio.timeout(DEADLINE):
-        response = await client.get("/api/wallboard/stream?token=t")
+        response = await client.get("/api/wallboard/stream")
         assert response.headers["Content-Type"].startswith("text/event-stream")
         others, first = await read_event(response)
         assert "retry: 3000" in others
@@ -122,25 +125,45 @@ async def test_wallboard_page_is_served_with_its_test_hooks(served: Served) -> N
     response = await client.get("/wallboard")
     html = await response.text()
     assert response.status == 200 and html.startswith("<!doctype html>")
+    html += (STATIC / "wallboard.js").read_text()
     for hook in ('id="queues"', 'id="agents"', 'id="lines"', 'id="tiers"', 'id="interval-chart"',
                  'id="stream-status"', '"data-kpi"', '"data-queue"', '"data-agent"'):  # fmt: skip
         assert hook in html
 
 
-def test_wallboard_page_loads_nothing_from_elsewhere_and_uses_the_token_as_specified() -> None:
+def test_wallboard_page_loads_nothing_from_elsewhere_and_nothing_inline() -> None:
     html = WALLBOARD_HTML.read_text()
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", html)
-    assert not re.search(r"""@import|url\(\s*["']?https?:""", html)
-    assert '"/api/wallboard/snapshot"' in html and '"/api/wallboard/stream"' in html
-    assert 'Authorization: "Bearer " + token' in html
-    assert '"?token=" + encodeURIComponent(token)' in html
+    assert not re.search(r"""@import|url\(\s*["']?https?:""", (STATIC / "wallboard.css").read_text())
+    # The CSP allows no inline script or style: both are files of the same origin.
+    assert "<script>" not in html and "<style>" not in html and "style=" not in html
+    assert '<script src="/wallboard/wallboard.js">' in html
+    assert '<link rel="stylesheet" href="/wallboard/wallboard.css">' in html
+
+
+def test_the_wallboard_token_never_travels_in_a_url() -> None:
+    script = (STATIC / "wallboard.js").read_text()
+    assert '"/api/wallboard/snapshot"' in script and '"/api/wallboard/stream"' in script
+    # Read from the fragment (never sent), sent only as a header, never as a query.
+    assert "window.location.hash" in script and "history.replaceState" in script
+    assert 'Authorization: "Bearer " + token' in script
+    assert "?token=" not in script and "EventSource(" not in script
+
+
+async def test_the_wallboard_script_and_style_are_served_and_nothing_else_from_static(tmp_path: Path) -> None:
+    app = web.Application(middlewares=[error_middleware])
+    app.router.add_get("/wallboard/{file}", wallboard_asset)
+    async with TestClient(TestServer(app)) as client:
+        script = await client.get("/wallboard/wallboard.js")
+        assert script.status == 200 and script.headers["Content-Type"].startswith("text/javascript")
+        style = await client.get("/wallboard/wallboard.css")
+        assert style.status == 200 and style.headers["Content-Type"].startswith("text/css")
+        for name in ("wallboard.html", "..%2fhttp.py", "%2e%2e", "secrets.env"):
+            assert (await client.get(f"/wallboard/{name}")).status == 404
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
-def test_wallboard_script_is_valid_javascript(tmp_path: Path) -> None:
-    html = WALLBOARD_HTML.read_text()
-    script = html[html.index("<script>") + len("<script>") : html.index("</script>")]
-    path = tmp_path / "wallboard.js"
-    path.write_text(script)
+def test_wallboard_script_is_valid_javascript() -> None:
+    path = STATIC / "wallboard.js"
     result = subprocess.run(["node", "--check", str(path)], capture_output=True, text=True, timeout=30, check=False)
     assert result.returncode == 0, result.stderr

@@ -117,3 +117,17 @@ async def test_routes_declared_after_setup_are_served_and_documented() -> None:
         assert (await client.get("/api/late")).status == 200
         document = await (await client.get("/api/openapi.json")).json()
     assert "/api/late" in document["paths"]
+
+
+def test_query_parameters_are_documented_from_their_model_with_400_and_429() -> None:
+    from ivr.metrics.http import KpiQuery
+
+    api = Api(TokenStore())
+    api.route("GET", "/api/kpis", list_queues, query=KpiQuery, summary="KPIs")
+    op = openapi_spec(api.registry)["paths"]["/api/kpis"]["get"]
+    parameters = {p["name"]: p for p in op["parameters"]}
+    assert set(parameters) == {"from", "to", "interval", "group_by", "format"}
+    assert all(p["in"] == "query" and p["required"] is False for p in parameters.values())
+    assert parameters["interval"]["schema"]["maximum"] == 86400
+    assert "1970-2100" in parameters["from"]["description"]
+    assert {"400", "401", "403", "429"} <= set(op["responses"])
