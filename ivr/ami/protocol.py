@@ -726,7 +726,9 @@ class AmiParser:
         return line[:-1] if line.endswith(b"\r") else line
 
     def _check_partial_line(self) -> MalformedLine | NeedData:
-        if len(self._buffer) <= self._max_line_bytes:
+        size = len(self._buffer)
+        # The limit excludes the line end, as for a whole line: a CR may still be waiting for its LF.
+        if size <= self._max_line_bytes or (size == self._max_line_bytes + 1 and self._buffer.endswith(b"\r")):
             return NEED_DATA
         excerpt = _excerpt(_decode(self._buffer[:_EXCERPT_CHARS]))
         self._buffer.clear()
