@@ -15,12 +15,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import resource
 import signal
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
-from typing import get_args
 
 from aiohttp import web
 from pydantic import BaseModel, Field
@@ -28,34 +26,18 @@ from pydantic import BaseModel, Field
 from ivr import log as logging_setup
 from ivr.agents import AgentControl, AgentError, AgentStateStore
 from ivr.agi import AgiAuth, FastAgiServer
-from ivr.ami import AmiClient, AmiMessage, when_loaded
-from ivr.ami.security import SecurityWatch
+from ivr.ami import AmiClient
+from ivr.app import CATALOG, SETTINGS
 from ivr.callflow import CallFlow
 from ivr.catalog.errors import CatalogError
 from ivr.catalog.load import load_catalog
-from ivr.catalog.model import Catalog, CustomerTier
+from ivr.catalog.model import Catalog
 from ivr.directory import SqliteDirectory
 from ivr.emergency import EmergencyError, EmergencyStore, EmergencySwitch, announcements_for, emergency_switch
 from ivr.eventloop import run_event_loop
 from ivr.log import get_logger
-from ivr.metrics import kpi
-from ivr.metrics.http import (
-    KpiQuery,
-    kpis_handler,
-    metrics_handler,
-    snapshot_handler,
-    stream_handler,
-    wallboard_asset,
-    wallboard_page,
-)
-from ivr.metrics.intake import CallerKeyer
-from ivr.metrics.live import LiveMetrics, group_configs
-from ivr.metrics.prometheus import CenterCollector
-from ivr.metrics.query import CutSizes
-from ivr.metrics.reducer import CenterState
-from ivr.metrics.store import SqliteEventStore
-from ivr.metrics.views import agents_view, queues_view, utc_offset_seconds
-from ivr.metrics.wallboard import Wallboard
+from ivr.metrics.feature import FEATURE as METRICS
+from ivr.metrics.feature import METRICS_AMI
 from ivr.render import ASTERISK_GID, ContainerPaths
 from ivr.settings import Settings
 from ivr.survey import SurveyFlow
@@ -76,12 +58,7 @@ from ivr.web.site import GuardedSite, http_runner
 log = get_logger(__name__)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
-SETTINGS = web.AppKey("settings", Settings)
-CATALOG = web.AppKey("catalog", Catalog)
-AMI = web.AppKey("ami", AmiClient)
 AGI = web.AppKey("agi", FastAgiServer)
-LIVE = web.AppKey("live", LiveMetrics)
-RECOVERY_DAYS = 8  # FCR looks back 7 days; one more for the local-day edge
 
 
 CONTROL = web.AppKey("control", AgentControl)
@@ -93,17 +70,11 @@ class Holder:
     (aiohttp freezes the router before cleanup_ctx runs)."""
 
     def __init__(self) -> None:
-        self.state: CenterState | None = None
         self.handlers: dict[str, Handler] = {}
         self.control: AgentControl | None = None
         self.control_ami: AmiClient | None = None
         self.audit: SqliteAuditTrail | None = None
         self.emergency: EmergencySwitch | None = None
-
-    def require_state(self) -> CenterState:
-        if self.state is None:
-            raise PbxUnavailable("metrics are starting", {})
-        return self.state
 
     def delegate(self, name: str) -> Handler:
         async def handler(request: web.Request) -> web.StreamResponse:
@@ -112,73 +83,6 @@ class Holder:
             return await self.handlers[name](request)
 
         return handler
-
-
-async def metrics_context(app: web.Application) -> AsyncIterator[None]:
-    settings, catalog, holder = app[SETTINGS], app[CATALOG], app[HOLDER]
-    settings.run_dir.mkdir(parents=True, exist_ok=True)
-    store = await asyncio.to_thread(SqliteEventStore, settings.event_store)
-    state = CenterState(group_configs(catalog))
-    live = LiveMetrics(
-        store, state, CallerKeyer(settings.caller_salt.get_secret_value().encode()),
-        render=Wallboard(catalog), publish_interval=0.1,
-    )  # fmt: skip
-    replayed = await live.recover(since=time.time() - RECOVERY_DAYS * 86400)
-    # What recovery built lives as long as the service: out of every later full
-    # collection, which would otherwise walk it again (~50 ms at 10,000 calls a day).
-    gc.collect()
-    gc.freeze()
-    log.info("metrics_recovered", events=replayed, store=str(settings.event_store), frozen=gc.get_freeze_count())
-    app[LIVE] = live
-    holder.state = state
-    collector = CenterCollector(state, catalog, clock=time.time, pipeline=live.stats)
-    holder.handlers.update(
-        metrics=metrics_handler(collector), snapshot=snapshot_handler(live), stream=stream_handler(live)
-    )
-    yield
-    await live.close()
-    await asyncio.to_thread(store.close)
-
-
-async def ami_context(app: web.Application) -> AsyncIterator[None]:
-    settings, live = app[SETTINGS], app[LIVE]
-
-    async def resync(client: AmiClient) -> None:
-        # AMI has no replay: after every (re)login, read the queue state afresh.
-        _, entries = await when_loaded(lambda: client.action_list("QueueStatus"))
-        now = time.time()
-        for entry in entries:
-            live.feed(entry, now)
-        log.info("ami_resynced", queue_status_entries=len(entries))
-
-    client = AmiClient(
-        "127.0.0.1", settings.ami_port, settings.ami_metrics_user,
-        settings.ami_metrics_secret.get_secret_value(), name="metrics", on_connected=resync,
-    )  # fmt: skip
-    app[AMI] = client
-
-    # AMI's own refused logins and actions (class `security`) are logged and
-    # counted here, never fed to the KPIs.
-    watch = SecurityWatch(frozenset({settings.ami_metrics_user, settings.ami_control_user, settings.ami_reload_user}))
-
-    async def timed_events() -> AsyncIterator[tuple[AmiMessage, float]]:
-        async for event in client.events():
-            now = time.time()
-            if watch.observe(event, now) is None:
-                yield event, now
-
-    runner = asyncio.create_task(client.run(), name="ami-client")
-    consumer = asyncio.create_task(live.consume(timed_events()), name="metrics-pipeline")
-    yield
-    # Drain: closing the client ends its event stream once the queued events
-    # are read, so the pipeline applies and stores everything received.
-    await client.close()
-    with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
-        await asyncio.wait_for(asyncio.shield(consumer), timeout=10)
-    for task in (runner, consumer):
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
 
 
 async def control_context(app: web.Application) -> AsyncIterator[None]:
@@ -265,7 +169,7 @@ HOLDER = web.AppKey("holder", Holder)
 
 
 async def healthz(request: web.Request) -> web.Response:
-    client, control = request.app[AMI], request.app[HOLDER].control_ami
+    client, control = request.app[METRICS_AMI], request.app[HOLDER].control_ami
     control_ok = control is not None and control.connected
     pbx_ok = client.connected and control_ok
     body = {
@@ -311,16 +215,6 @@ def build_api(settings: Settings, catalog: Catalog, holder: Holder) -> Api:
     api = Api(
         tokens, public_paths={"/healthz", "/wallboard"}, title="ivr", version="0.1.0",
     )  # fmt: skip
-
-    async def queues(request: web.Request) -> web.Response:
-        state, now = holder.require_state(), time.time()
-        # The live sums: the same numbers as state.today(), without a pass over the day's calls.
-        today = state.today_counts(now, kpi.day_start(now, utc_offset_seconds(catalog, now)), "group")
-        return web.json_response({"at": now, "queues": queues_view(state.snapshot(now), today, catalog)})
-
-    async def agents(request: web.Request) -> web.Response:
-        state, now = holder.require_state(), time.time()
-        return web.json_response({"at": now, "agents": agents_view(state.snapshot(now), catalog)})
 
     async def pause(request: web.Request) -> web.Response:
         body = await read_json(request, PauseRequest)
@@ -444,35 +338,18 @@ def build_api(settings: Settings, catalog: Catalog, holder: Holder) -> Api:
     api.route(
         "GET", "/healthz", healthz, role=None, summary="PBX connectivity of the service", tags=("meta",), errors=(503,)
     )
-    api.route("GET", "/api/queues", queues, summary="Skill groups now and today", tags=("metrics",), errors=(503,))
-    api.route("GET", "/api/agents", agents, summary="Seats: state and time in state", tags=("metrics",), errors=(503,))
-    sizes = CutSizes(
-        queues=len(catalog.queues), seats=len(catalog.seats), lines=len(catalog.numbers),
-        tiers=len(get_args(CustomerTier)), languages=len(catalog.languages),
-    )  # fmt: skip
-    api.route("GET", "/api/kpis", kpis_handler(holder.require_state, catalog, sizes), query=KpiQuery,
-              summary="KPIs by interval and cut (JSON or CSV); at most 31 days and 20,000 rows",
-              tags=("metrics",), errors=(503,))  # fmt: skip
-    api.route("GET", "/wallboard", wallboard_page, role=None, summary="The live wallboard page", tags=("wallboard",))
-    api.route("GET", "/wallboard/{file}", wallboard_asset, role=None, summary="The wallboard's script and style",
-              tags=("wallboard",), errors=(404,))  # fmt: skip
-    api.route(
-        "GET", "/metrics", holder.delegate("metrics"), summary="Prometheus exposition", tags=("metrics",), errors=(503,)
-    )
-    api.route("GET", "/api/wallboard/snapshot", holder.delegate("snapshot"), summary="Wallboard data now",
-              tags=("wallboard",), errors=(503,))  # fmt: skip
-    api.route("GET", "/api/wallboard/stream", holder.delegate("stream"), summary="Wallboard updates (SSE)",
-              tags=("wallboard",), errors=(503,))  # fmt: skip
     return api
 
 
 def build_app(settings: Settings, catalog: Catalog) -> web.Application:
     holder = Holder()
     api = build_api(settings, catalog, holder)
+    metrics_feature = METRICS
     app = web.Application(middlewares=api.middlewares())
     app[SETTINGS], app[CATALOG], app[HOLDER] = settings, catalog, holder
-    app.cleanup_ctx.append(metrics_context)
-    app.cleanup_ctx.append(ami_context)
+    metrics_feature.routes(api, settings, catalog)
+    if metrics_feature.context is not None:
+        app.cleanup_ctx.append(metrics_feature.context)
     app.cleanup_ctx.append(control_context)
     app.cleanup_ctx.append(agi_context)
     api.setup(app, install_middlewares=False)

@@ -1,7 +1,8 @@
 """aiohttp handlers of the live metrics: wallboard page, snapshot, SSE stream, /metrics.
 
-Factories that close over their collaborators; the composition root adds
-them to the router behind its auth (`viewer` for all of them; every token
+Handlers that read their collaborators from the app (`STATE`, `LIVE`,
+`COLLECTOR`, set by `ivr.metrics.feature`); the feature declares them on the
+API behind its auth (`viewer` for all of them; every token
 comes in the `Authorization` header: the page reads the stream with
 `fetch`, not EventSource, which cannot set one):
 
@@ -9,10 +10,11 @@ comes in the `Authorization` header: the page reads the stream with
 | --- | --- |
 | GET /wallboard | `wallboard_page` (static HTML; its token comes from the URL fragment) |
 | GET /wallboard/{file} | `wallboard_asset` (its script and style sheet) |
-| GET /api/wallboard/snapshot | `snapshot_handler(live)` |
-| GET /api/wallboard/stream | `stream_handler(live)` (text/event-stream) |
-| GET /api/kpis | `kpis_handler(...)` (JSON or CSV, streamed in parts) |
-| GET /metrics | `metrics_handler(collector)` |
+| GET /api/queues, /api/agents | `queues`, `agents` |
+| GET /api/wallboard/snapshot | `snapshot` |
+| GET /api/wallboard/stream | `stream_handler()` (text/event-stream) |
+| GET /api/kpis | `kpis_handler()` (JSON or CSV, streamed in parts) |
+| GET /metrics | `metrics` |
 
 A KPI report is bounded before it is built (`query.py`: a range of at most
 31 days, at most 20,000 rows), built in slices that return to the event loop
@@ -39,6 +41,7 @@ from aiohttp import web
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, Field
 
+from ivr.app import CATALOG
 from ivr.web import InvalidRequest, NotFound, read_query
 
 from . import kpi
@@ -46,9 +49,24 @@ from .live import LiveMetrics
 from .prometheus import CONTENT_TYPE, exposition
 from .query import CutSizes, RangeRefused, kpi_window
 from .reducer import CenterState, KpiRow
-from .views import SSE_KEEPALIVE, CatalogLike, kpis_csv, kpis_view, sse_event, timezone_of, utc_offset_seconds
+from .views import (
+    SSE_KEEPALIVE,
+    agents_view,
+    kpis_csv,
+    kpis_view,
+    queues_view,
+    sse_event,
+    timezone_of,
+    utc_offset_seconds,
+)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+# How the app holds the metrics collaborators (set by `ivr.metrics.feature`'s
+# context before the first request; the handlers read them per request).
+STATE = web.AppKey("metrics_state", CenterState)
+LIVE = web.AppKey("metrics_live", LiveMetrics)
+COLLECTOR = web.AppKey("metrics_collector", Collector)
 
 STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
 WALLBOARD_HTML = STATIC / "wallboard.html"
@@ -85,14 +103,13 @@ class KpiQuery(BaseModel):
     format: Literal["json", "csv"] = "json"
 
 
-def kpis_handler(
-    state: Callable[[], CenterState], catalog: CatalogLike, sizes: CutSizes, *, clock: Callable[[], float] = time.time
-) -> Handler:
-    """GET /api/kpis over the reducer that `state()` returns (it raises while the service starts)."""
-    tz = timezone_of(catalog)
+def kpis_handler(*, clock: Callable[[], float] = time.time) -> Handler:
+    """GET /api/kpis over the app's reducer (`STATE`) and catalog (`ivr.app.CATALOG`)."""
 
     async def kpis(request: web.Request) -> web.StreamResponse:
         query = read_query(request, KpiQuery)
+        catalog = request.app[CATALOG]
+        tz, sizes = timezone_of(catalog), CutSizes.of(catalog)
         now = clock()
         offset = utc_offset_seconds(catalog, now)
         try:
@@ -104,7 +121,7 @@ def kpis_handler(
             raise InvalidRequest(
                 [{"field": exc.field, "loc": [exc.field], "reason": exc.reason, "type": "range", "limit": exc.limit}]
             ) from None
-        center = state()
+        center = request.app[STATE]
         group_by = None if query.group_by == "none" else query.group_by
         rows: list[KpiRow] = []
         for step in center.kpi_steps(window.start, window.end, group_by, interval=window.interval or None):
@@ -139,15 +156,25 @@ def _parts(rows: Sequence[KpiRow]) -> list[Sequence[KpiRow]]:
     return [rows[i : i + KPI_WRITE_ROWS] for i in range(0, len(rows), KPI_WRITE_ROWS)]
 
 
-def snapshot_handler(live: LiveMetrics) -> Handler:
-    async def snapshot(request: web.Request) -> web.StreamResponse:
-        return web.json_response(live.latest(), headers={"Cache-Control": "no-store"})
+async def snapshot(request: web.Request) -> web.StreamResponse:
+    """The whole wallboard payload now."""
+    return web.json_response(request.app[LIVE].latest(), headers={"Cache-Control": "no-store"})
 
-    return snapshot
+
+async def queues(request: web.Request) -> web.StreamResponse:
+    """Skill groups now and today (the live sums: no pass over the day's calls)."""
+    state, catalog, now = request.app[STATE], request.app[CATALOG], time.time()
+    today = state.today_counts(now, kpi.day_start(now, utc_offset_seconds(catalog, now)), "group")
+    return web.json_response({"at": now, "queues": queues_view(state.snapshot(now), today, catalog)})
+
+
+async def agents(request: web.Request) -> web.StreamResponse:
+    """Seats: state and time in state."""
+    state, now = request.app[STATE], time.time()
+    return web.json_response({"at": now, "agents": agents_view(state.snapshot(now), request.app[CATALOG])})
 
 
 def stream_handler(
-    live: LiveMetrics,
     *,
     keepalive: float = 15.0,
     max_seconds: float = 3600.0,
@@ -155,6 +182,7 @@ def stream_handler(
     retry_ms: int = 3000,
 ) -> Handler:
     async def stream(request: web.Request) -> web.StreamResponse:
+        live = request.app[LIVE]
         response = web.StreamResponse(
             headers={
                 "Content-Type": "text/event-stream; charset=utf-8",
@@ -183,9 +211,6 @@ def stream_handler(
     return stream
 
 
-def metrics_handler(collector: Collector) -> Handler:
-    async def metrics(request: web.Request) -> web.StreamResponse:
-        # Runs on the loop thread on purpose: the state is not locked.
-        return web.Response(body=exposition(collector), headers={"Content-Type": CONTENT_TYPE})
-
-    return metrics
+async def metrics(request: web.Request) -> web.StreamResponse:
+    """The Prometheus exposition. Runs on the loop thread on purpose: the state is not locked."""
+    return web.Response(body=exposition(request.app[COLLECTOR]), headers={"Content-Type": CONTENT_TYPE})

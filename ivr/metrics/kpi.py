@@ -22,6 +22,9 @@ Choices the glossary in docs/domain.md leaves open, decided here:
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
 SHORT_ABANDON_SECONDS = 5.0
 """An abandon with a wait strictly below this is a short abandon."""
 
@@ -130,6 +133,17 @@ def interval_start(at: float, interval: int = INTERVAL_SECONDS) -> float:
     """Start of the clock-aligned interval containing `at` (epoch-aligned; any
     whole-quarter-hour time zone offset keeps 15-minute intervals aligned)."""
     return float(at // interval * interval)
+
+
+def center_day_start(now: float, timezone: str) -> float:
+    """Epoch seconds of local midnight of the day containing `now` in the center's
+    time zone (IANA name; UTC if unknown): the one definition of "today"."""
+    try:
+        zone: tzinfo = ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        zone = UTC
+    offset = datetime.fromtimestamp(now, zone).utcoffset()
+    return day_start(now, int(offset.total_seconds()) if offset is not None else 0)
 
 
 def day_start(now: float, utc_offset_seconds: int) -> float:

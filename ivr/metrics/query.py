@@ -15,8 +15,11 @@ Each refusal names the field, the limit and what to change.
 from __future__ import annotations
 
 import math
+from collections.abc import Sized
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final, Literal, Protocol, get_args
+
+from ivr.catalog.model import CustomerTier
 
 EARLIEST: Final = 0.0  # 1970-01-01T00:00:00Z
 LATEST: Final = 4_102_444_800.0  # 2100-01-01T00:00:00Z
@@ -24,6 +27,18 @@ MAX_RANGE_DAYS: Final = 31
 MAX_ROWS: Final = 20_000
 
 Cut = Literal["group", "agent", "line", "tier", "language", "none"]
+TIERS: Final = get_args(CustomerTier)
+
+
+class CatalogSizes(Protocol):
+    @property
+    def queues(self) -> Sized: ...
+    @property
+    def seats(self) -> Sized: ...
+    @property
+    def numbers(self) -> Sized: ...
+    @property
+    def languages(self) -> Sized: ...
 
 
 class RangeRefused(ValueError):
@@ -45,6 +60,13 @@ class CutSizes:
     lines: int
     tiers: int
     languages: int
+
+    @classmethod
+    def of(cls, catalog: CatalogSizes) -> CutSizes:
+        return cls(
+            queues=len(catalog.queues), seats=len(catalog.seats), lines=len(catalog.numbers),
+            tiers=len(TIERS), languages=len(catalog.languages),
+        )  # fmt: skip
 
     def keys(self, cut: Cut) -> int:
         # `unknown` is one more key for the line, tier and language cuts.

@@ -8,15 +8,16 @@ import asyncio
 import csv
 import io
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from zoneinfo import ZoneInfo
 
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
+from ivr.app import CATALOG as CATALOG_KEY
 from ivr.metrics.events import CallerJoined
-from ivr.metrics.http import kpis_handler
+from ivr.metrics.http import STATE, kpis_handler
 from ivr.metrics.live import group_configs
 from ivr.metrics.query import MAX_RANGE_DAYS, MAX_ROWS, CutSizes, RangeRefused, kpi_window
 from ivr.metrics.reducer import CenterState
@@ -29,14 +30,20 @@ from .script import T0
 
 Client = TestClient[web.Request, web.Application]
 SIZES = CutSizes(queues=8, seats=1795, lines=4, tiers=5, languages=6)
+SEATS = tuple(CATALOG.seats[0].model_copy(update={"id": str(1000 + n)}) for n in range(1795))  # the case study's floor
 DAY = 86400
+
+
+def served_app(state: CenterState, *, clock: Callable[[], float]) -> web.Application:
+    app = web.Application(middlewares=[error_middleware])
+    app[STATE], app[CATALOG_KEY] = state, CATALOG.model_copy(update={"seats": SEATS})
+    app.router.add_get("/api/kpis", kpis_handler(clock=clock))
+    return app
 
 
 @pytest.fixture
 async def client() -> AsyncIterator[Client]:
-    state = morning_state()
-    app = web.Application(middlewares=[error_middleware])
-    app.router.add_get("/api/kpis", kpis_handler(lambda: state, CATALOG, SIZES, clock=lambda: NOW))
+    app = served_app(morning_state(), clock=lambda: NOW)
     async with TestClient(TestServer(app)) as test_client:
         yield test_client
 
@@ -126,8 +133,7 @@ def busy_day(calls: int) -> CenterState:
 
 async def test_a_report_over_a_busy_day_lets_the_event_loop_run_between_slices() -> None:
     state = busy_day(20_000)
-    app = web.Application(middlewares=[error_middleware])
-    app.router.add_get("/api/kpis", kpis_handler(lambda: state, CATALOG, SIZES, clock=lambda: T0 + DAY - 1))
+    app = served_app(state, clock=lambda: T0 + DAY - 1)
     ticks = 0
 
     async def other_work() -> None:  # stands in for FastAGI and AMI on the same loop

@@ -15,10 +15,12 @@ from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.metrics.http import (
+    COLLECTOR,
+    LIVE,
     STATIC,
     WALLBOARD_HTML,
-    metrics_handler,
-    snapshot_handler,
+    metrics,
+    snapshot,
     stream_handler,
     wallboard_asset,
     wallboard_page,
@@ -48,10 +50,11 @@ async def served() -> AsyncIterator[Served]:
         render=lambda s, now: render_wallboard(s, CATALOG, now),
     )  # fmt: skip
     app = web.Application()
+    app[LIVE], app[COLLECTOR] = live, CenterCollector(state, CATALOG, clock=lambda: NOW)
     app.router.add_get("/wallboard", wallboard_page)
-    app.router.add_get("/api/wallboard/snapshot", snapshot_handler(live))
-    app.router.add_get("/api/wallboard/stream", stream_handler(live, keepalive=0.05))
-    app.router.add_get("/metrics", metrics_handler(CenterCollector(state, CATALOG, clock=lambda: NOW)))
+    app.router.add_get("/api/wallboard/snapshot", snapshot)
+    app.router.add_get("/api/wallboard/stream", stream_handler(keepalive=0.05))
+    app.router.add_get("/metrics", metrics)
     async with TestClient(TestServer(app)) as client:
         yield client, live
 

@@ -1,0 +1,135 @@
+"""Live KPIs as a feature of `ivr serve`: the event store, the reducer, the AMI
+metrics session, the live pipeline, and their HTTP routes.
+
+Start order inside the context (stopped in reverse):
+1. the event store and the reducer, then restart recovery (the stored events
+   of the last `RECOVERY_DAYS` replayed), then the live pipeline;
+2. the read-only AMI metrics session: every event goes to the pipeline, and
+   after every (re)login the queue state is read afresh with QueueStatus (AMI
+   has no replay). AMI's own refused logins and actions (class `security`)
+   are logged and counted by `SecurityWatch`, never fed to the KPIs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import gc
+import time
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from ivr.ami import AmiClient, AmiMessage, when_loaded
+from ivr.ami.security import SecurityWatch
+from ivr.app import CATALOG, SETTINGS, Feature
+from ivr.catalog.model import Catalog
+from ivr.log import get_logger
+from ivr.settings import Settings
+from ivr.web import Api
+
+from .http import (
+    COLLECTOR,
+    LIVE,
+    STATE,
+    KpiQuery,
+    agents,
+    kpis_handler,
+    metrics,
+    queues,
+    snapshot,
+    stream_handler,
+    wallboard_asset,
+    wallboard_page,
+)
+from .intake import CallerKeyer
+from .live import LiveMetrics, group_configs
+from .prometheus import CenterCollector
+from .reducer import CenterState
+from .store import SqliteEventStore
+from .wallboard import Wallboard
+
+log = get_logger(__name__)
+
+METRICS_AMI = web.AppKey("metrics_ami", AmiClient)
+RECOVERY_DAYS = 8  # FCR looks back 7 days; one more for the local-day edge
+
+
+async def context(app: web.Application) -> AsyncIterator[None]:
+    settings, catalog = app[SETTINGS], app[CATALOG]
+    settings.run_dir.mkdir(parents=True, exist_ok=True)
+    store = await asyncio.to_thread(SqliteEventStore, settings.event_store)
+    state = CenterState(group_configs(catalog))
+    live = LiveMetrics(
+        store, state, CallerKeyer(settings.caller_salt.get_secret_value().encode()),
+        render=Wallboard(catalog), publish_interval=0.1,
+    )  # fmt: skip
+    replayed = await live.recover(since=time.time() - RECOVERY_DAYS * 86400)
+    # What recovery built lives as long as the service: out of every later full
+    # collection, which would otherwise walk it again (~50 ms at 10,000 calls a day).
+    gc.collect()
+    gc.freeze()
+    log.info("metrics_recovered", events=replayed, store=str(settings.event_store), frozen=gc.get_freeze_count())
+    app[STATE], app[LIVE] = state, live
+    app[COLLECTOR] = CenterCollector(state, catalog, clock=time.time, pipeline=live.stats)
+
+    client = AmiClient(
+        "127.0.0.1", settings.ami_port, settings.ami_metrics_user,
+        settings.ami_metrics_secret.get_secret_value(), name="metrics", on_connected=_resync(live),
+    )  # fmt: skip
+    app[METRICS_AMI] = client
+    watch = SecurityWatch(frozenset({settings.ami_metrics_user, settings.ami_control_user, settings.ami_reload_user}))
+
+    async def timed_events() -> AsyncIterator[tuple[AmiMessage, float]]:
+        async for event in client.events():
+            now = time.time()
+            if watch.observe(event, now) is None:
+                yield event, now
+
+    runner = asyncio.create_task(client.run(), name="ami-metrics")
+    consumer = asyncio.create_task(live.consume(timed_events()), name="metrics-pipeline")
+    yield
+    # Drain: closing the client ends its event stream once the queued events
+    # are read, so the pipeline applies and stores everything received.
+    await client.close()
+    with contextlib.suppress(TimeoutError, asyncio.CancelledError, Exception):
+        await asyncio.wait_for(asyncio.shield(consumer), timeout=10)
+    for task in (runner, consumer):
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    await live.close()
+    await asyncio.to_thread(store.close)
+
+
+def _resync(live: LiveMetrics):  # type: ignore[no-untyped-def]
+    async def resync(client: AmiClient) -> None:
+        # AMI has no replay: after every (re)login, read the queue state afresh.
+        _, entries = await when_loaded(lambda: client.action_list("QueueStatus"))
+        now = time.time()
+        for entry in entries:
+            live.feed(entry, now)
+        log.info("ami_resynced", queue_status_entries=len(entries))
+
+    return resync
+
+
+def routes(api: Api, settings: Settings, catalog: Catalog) -> None:
+    starting = (503,)
+    api.route("GET", "/api/queues", queues, summary="Skill groups now and today", tags=("metrics",), errors=starting)
+    api.route("GET", "/api/agents", agents, summary="Seats: state and time in state", tags=("metrics",),
+              errors=starting)  # fmt: skip
+    api.route("GET", "/api/kpis", kpis_handler(), query=KpiQuery,
+              summary="KPIs by interval and cut (JSON or CSV); at most 31 days and 20,000 rows",
+              tags=("metrics",), errors=starting)  # fmt: skip
+    api.route("GET", "/metrics", metrics, summary="Prometheus exposition", tags=("metrics",), errors=starting)
+    api.route("GET", "/wallboard", wallboard_page, role=None, summary="The live wallboard page", tags=("wallboard",))
+    api.route("GET", "/wallboard/{file}", wallboard_asset, role=None, summary="The wallboard's script and style",
+              tags=("wallboard",), errors=(404,))  # fmt: skip
+    api.route("GET", "/api/wallboard/snapshot", snapshot, summary="Wallboard data now", tags=("wallboard",),
+              errors=starting)  # fmt: skip
+    api.route("GET", "/api/wallboard/stream", stream_handler(), summary="Wallboard updates (SSE)",
+              tags=("wallboard",), errors=starting)  # fmt: skip
+
+
+FEATURE = Feature("metrics", context=context, routes=routes)
