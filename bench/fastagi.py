@@ -9,7 +9,7 @@ The same load generator (this process) plays Asterisk's side for:
      ``ivr native build`` has run: the first line printed says which);
 (a0) the same as plain Python (``IVR_NATIVE=off``);
 (a1) the same on asyncio's own loop (the loop (b) runs on);
-(a2) the same with ``--workers`` worker processes (``ivr.agi.pool``) accepting
+(a2) the same with ``--workers`` worker processes (``bench/agi_pool.py``) accepting
      on the same port (SO_REUSEPORT) beside the main one;
 (a3) (a) without the check of the FastAGI token (``ivr.agi.auth``) that
      every call's header carries: what that check costs;
@@ -413,9 +413,10 @@ async def worker_routes(config: Mapping[str, Any]) -> AsyncIterator[Mapping[str,
 
 
 async def _serve_ours(level: str, workers: int, loop: str, auth: bool) -> None:
+    from agi_pool import AgiWorkerPool  # bench/, beside this file
+
     from ivr import log as ivr_log
     from ivr.agi import FastAgiServer
-    from ivr.agi.pool import AgiWorkerPool
 
     ivr_log.configure(level)  # "info" is ivr serve's default level; same renderer
     stop = asyncio.Event()

@@ -70,6 +70,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import timeit
 import zoneinfo
 from collections import Counter
 from collections.abc import Callable, Sequence
@@ -86,11 +87,11 @@ from ivr import native  # noqa: E402
 from ivr.ami.protocol import NEED_DATA, AmiMessage, AmiParser  # noqa: E402
 from ivr.catalog.load import load_catalog  # noqa: E402
 from ivr.metrics import kpi  # noqa: E402
+from ivr.metrics.adapters.live import headers_of  # noqa: E402
+from ivr.metrics.adapters.store import SqliteEventStore  # noqa: E402
 from ivr.metrics.events import CallerJoined, DomainEvent  # noqa: E402
 from ivr.metrics.intake import CallerKeyer, from_ami  # noqa: E402
-from ivr.metrics.live import group_configs, headers_of  # noqa: E402
-from ivr.metrics.reducer import CenterState, GroupConfig  # noqa: E402
-from ivr.metrics.store import SqliteEventStore  # noqa: E402
+from ivr.metrics.reducer import CenterState, GroupConfig, group_configs  # noqa: E402
 from ivr.metrics.views import render_wallboard, sse_event, utc_offset_seconds, wallboard_payload  # noqa: E402
 from ivr.metrics.wallboard import Wallboard  # noqa: E402
 from tests.unit.ami.line_parser import LineAmiParser  # noqa: E402
@@ -279,6 +280,25 @@ def timed(fn: Callable[[], Any]) -> tuple[float, Any]:
 
 def spread(values: Sequence[float]) -> str:
     return f"{min(values):,.0f}-{max(values):,.0f}"
+
+
+def bench_events(number: int = 200_000, repeat: int = 7) -> None:
+    """ns per event built by keyword from Python (as `from_record` does) and per `identity()`; best of `repeat`."""
+    from ivr.metrics.events import AgentCompleted
+
+    join = (
+        "CallerJoined(at=1.0, queue='q', uniqueid='u', caller_hash='h', position=1, line='main', tier='gold', "
+        "language='en', priority=None)"
+    )
+    done = "AgentCompleted(at=1.0, queue='q', uniqueid='u', agent='1001', hold_time=2.0, talk_time=3.0, reason='x')"
+    names: dict[str, Any] = {"CallerJoined": CallerJoined, "AgentCompleted": AgentCompleted}
+    names["join"], names["done"] = eval(join, names), eval(done, names)
+    print(f"## Events ({native.status()}): best of {repeat} x {number:,}\n| operation | ns |\n| --- | ---: |")
+    for label, statement in (("build CallerJoined (9 fields)", join), ("build AgentCompleted (7 fields)", done),
+                             ("CallerJoined.identity()", "join.identity()"),
+                             ("AgentCompleted.identity()", "done.identity()")):  # fmt: skip
+        best = min(timeit.repeat(statement, globals=names, number=number, repeat=repeat)) / number
+        print(f"| {label} | {best * 1e9:.1f} |")
 
 
 def bench_reducer(calls: int, rounds: int) -> tuple[list[DomainEvent], dict[str, float]]:
@@ -634,7 +654,7 @@ async def run_rate(page: Any, ami: FakeAmi, script: LatencyScript, rate: float, 
 def serve_app(config: str) -> int:
     """Child process: the real `ivr serve` (ivr.serve.serve) with the given settings."""
     import ivr.serve
-    from ivr.metrics.live import LiveMetrics
+    from ivr.metrics.adapters.live import LiveMetrics
     from ivr.settings import Settings
 
     settings = json.loads(config)
@@ -824,10 +844,15 @@ def main(argv: list[str] | None = None) -> int:
                     help="seconds of the extra run against an app whose store holds the reducer stream's "
                     "events (default: half of --seconds; 0 skips it)")  # fmt: skip
     ap.add_argument("--skip-browser", action="store_true", help="only the reducer and store figures")
+    ap.add_argument("--events-only", action="store_true",
+                    help="only the event micro-benchmark: ns to build an event and its identity()")  # fmt: skip
     ap.add_argument("--serve-app", metavar="JSON", help=argparse.SUPPRESS)
     args = ap.parse_args(argv)
     if args.serve_app:
         return serve_app(args.serve_app)
+    if args.events_only:
+        bench_events()
+        return 0
 
     calls = args.calls or (2_500 if args.quick else 10_000)
     store_events = args.store_events or (4_000 if args.quick else 20_000)

@@ -2,7 +2,10 @@
 anything reaches a PBX.
 
 Stages, each stopping the pipeline with every problem it found:
-1. the catalog loads (`CatalogError`: file, path, line, reason);
+1. the catalog loads, its menus checked too (`load_checked_catalog`: the
+   loader runs `ivr.menu.checks.check_menus` with its own cross-references;
+   `CatalogError`: file, path, line, reason), and every prompt a caller can
+   reach is recorded (`missing_prompts`);
 2. every template renders (`TemplateError`: template, line, reason);
 3. every rendered file parses as Asterisk config (pyst2's `asterisk.config`);
 4. the rendered files agree with each other: every Goto/Gosub/GotoIf target
@@ -28,13 +31,30 @@ import unicodedata
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import asterisk.config
 
-from ivr.catalog.load import load_catalog
+from ivr.catalog.load import CatalogCheck, format_path, load_catalog, parse_catalog
 from ivr.catalog.model import Catalog
+from ivr.menu.checks import check_menus, missing_prompts
 from ivr.render import TemplateError, render_config
 from ivr.settings import Settings
+
+# What the loader checks beyond the catalog's own references: that every menu
+# can be walked. Commands that serve, walk or draw menus load with these.
+MENU_CHECKS: tuple[CatalogCheck, ...] = (check_menus,)
+
+
+def load_checked_catalog(path: str | Path) -> Catalog:
+    """The catalog file, refused (`CatalogError` with file and line) if a menu is broken too."""
+    return load_catalog(path, MENU_CHECKS)
+
+
+def parse_checked_catalog(text: str, file: str = "<catalog>") -> Catalog:
+    """`load_checked_catalog` for catalog text."""
+    return parse_catalog(text, file, MENU_CHECKS)
+
 
 # Dialplan applications and functions -> the module that provides them.
 # Applications built into the PBX core need no module.
@@ -410,13 +430,19 @@ def check_rendered(files: dict[str, str], settings: Settings, catalog: Catalog |
 
 def check(settings: Settings, catalog: Catalog | None = None) -> dict[str, str]:
     """Run every stage; returns the rendered files or raises (CatalogError,
-    TemplateError or CheckFailed)."""
-    from ivr.catalog.load import format_path
-    from ivr.menu.checks import missing_prompts
-
-    catalog = catalog or load_catalog(settings.catalog)
+    TemplateError or CheckFailed). A `catalog` given is not the file's, so its
+    menu problems have no line: they are reported with the other problems."""
+    problems: list[Problem] = []
+    if catalog is None:
+        catalog = load_checked_catalog(settings.catalog)
+    else:
+        problems += [
+            Problem(str(settings.catalog), None, f"{format_path(path)}: {reason}")
+            for check_catalog in MENU_CHECKS
+            for path, reason in check_catalog(catalog)
+        ]
     files = render_config(catalog, settings)
-    problems = [
+    problems += [
         Problem(str(settings.prompts), None, f"{format_path(path)}: {reason}")
         for path, reason in missing_prompts(catalog, settings.prompts)
     ]
@@ -426,4 +452,13 @@ def check(settings: Settings, catalog: Catalog | None = None) -> dict[str, str]:
     return files
 
 
-__all__ = ["CheckFailed", "Problem", "TemplateError", "check", "check_rendered"]
+__all__ = [
+    "MENU_CHECKS",
+    "CheckFailed",
+    "Problem",
+    "TemplateError",
+    "check",
+    "check_rendered",
+    "load_checked_catalog",
+    "parse_checked_catalog",
+]

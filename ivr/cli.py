@@ -22,7 +22,7 @@ from ivr.settings import Settings, load_settings
 
 def _catalog(settings: Settings, command: str) -> Catalog | None:
     """The catalog, or None after printing why it does not load (exit code 1)."""
-    from ivr.catalog.load import load_catalog
+    from ivr.check import load_checked_catalog as load_catalog
 
     try:
         return load_catalog(settings.catalog)
@@ -108,8 +108,8 @@ def cmd_reload(args: argparse.Namespace) -> int:
     import getpass
 
     from ivr import log as logging_setup
+    from ivr.audit import SqliteAuditTrail
     from ivr.reload import ReloadFailed, ReloadUnavailable, apply_reload, plan_reload, read_config_dir, reload_session
-    from ivr.web.audit import SqliteAuditTrail
 
     settings = _settings(args)
     logging_setup.configure("warning")
@@ -160,18 +160,19 @@ def since_filter(events: list[Any], since: float) -> list[Any]:
 
 def cmd_reconcile(args: argparse.Namespace) -> int:
     """Rebuild KPIs from Asterisk's queue_log and from the event store; report differences."""
-    import zoneinfo
-    from datetime import datetime
+    import time
 
-    from ivr.catalog.load import load_catalog
+    from ivr.metrics.adapters.store import SqliteEventStore
     from ivr.metrics.intake import CallerKeyer
-    from ivr.metrics.live import group_configs
+    from ivr.metrics.kpi import center_day_start
     from ivr.metrics.queue_log import parse_queue_log
     from ivr.metrics.reconcile import reconcile
-    from ivr.metrics.store import SqliteEventStore
+    from ivr.metrics.reducer import group_configs
 
     settings = _settings(args)
-    catalog = load_catalog(settings.catalog)
+    catalog = _catalog(settings, "reconcile")
+    if catalog is None:
+        return 1
     store_path = Path(args.store) if args.store else settings.event_store
     log_path = Path(args.queue_log) if args.queue_log else settings.queue_log
     for path in (store_path, log_path):
@@ -189,13 +190,15 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
     log_events = list(parsed.events)
     if args.since is not None:
         stored, log_events = since_filter(stored, args.since), since_filter(log_events, args.since)
-    offset = datetime.now(zoneinfo.ZoneInfo(catalog.center.timezone)).utcoffset()
-    result = reconcile(stored, log_events, group_configs(catalog), int(offset.total_seconds()) if offset else 0)
+    # Days are cut at the center's midnight today; as an offset from UTC midnight,
+    # which is all reconcile needs to cut every day the same way.
+    midnight_offset = int(-center_day_start(time.time(), catalog.center.timezone) % 86400)
+    result = reconcile(stored, log_events, group_configs(catalog), midnight_offset)
     for problem in parsed.problems:
         print(f"queue_log line {problem.line_no}: {problem.reason}", file=sys.stderr)
     print(f"events: store {len(stored)}, queue_log {len(log_events)}")
     for diff in result.differences:
-        day = datetime.fromtimestamp(diff.day_start, zoneinfo.ZoneInfo(catalog.center.timezone)).date()
+        day = datetime.fromtimestamp(diff.day_start, ZoneInfo(catalog.center.timezone)).date()
         print(f"DIFF {day} {diff.group} {diff.figure}: store={diff.store:g} queue_log={diff.queue_log:g}")
     for queue, uniqueid in result.only_in_store:
         print(f"ONLY IN STORE {queue} {uniqueid}")
@@ -206,11 +209,12 @@ def cmd_reconcile(args: argparse.Namespace) -> int:
 
 
 def cmd_prompts_build(args: argparse.Namespace) -> int:
-    from ivr.catalog.load import load_catalog
     from ivr.prompts import build_prompts
 
     settings = _settings(args)
-    catalog = load_catalog(settings.catalog)
+    catalog = _catalog(settings, "prompts build")
+    if catalog is None:
+        return 1
     out = Path(args.out) if args.out else settings.sounds_dir
     report = build_prompts(settings.prompts, out, catalog.languages)
     print(f"ivr prompts build: {len(report.built)} built, {report.skipped} unchanged, "
@@ -256,12 +260,13 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def cmd_menu_map(args: argparse.Namespace) -> int:
-    from ivr.catalog.load import load_catalog
     from ivr.menu.mapview import menu_map_html
     from ivr.prompts import load_prompt_texts
 
     settings = _settings(args)
-    catalog = load_catalog(settings.catalog)
+    catalog = _catalog(settings, "menu-map")
+    if catalog is None:
+        return 1
     texts = {lang.code: load_prompt_texts(settings.prompts, lang.code) for lang in catalog.languages}
     Path(args.out).write_text(menu_map_html(catalog, texts), encoding="utf-8")
     print(f"ivr menu-map: wrote {args.out}")
@@ -286,8 +291,8 @@ def cmd_directory_demo(args: argparse.Namespace) -> int:
 def cmd_emergency(args: argparse.Namespace) -> int:
     import getpass
 
+    from ivr.audit import SqliteAuditTrail
     from ivr.emergency import EmergencyError, EmergencyStore, emergency_switch
-    from ivr.web.audit import SqliteAuditTrail
 
     settings = _settings(args)
     catalog = _catalog(settings, "emergency")

@@ -46,7 +46,10 @@ MODULES: tuple[str, ...] = (
     "ivr.metrics.events",
     "ivr.metrics.intake",
     "ivr.metrics.kpi",
-    "ivr.metrics.reducer",
+    "ivr.metrics.reducer.records",
+    "ivr.metrics.reducer.transitions",
+    "ivr.metrics.reducer.reports",
+    "ivr.metrics.reducer.sums",
 )
 
 

@@ -70,7 +70,7 @@ class Settings(BaseSettings):
     ami_metrics_secret: SecretStr = SecretStr(DEMO_SECRET + "-metrics")
     ami_control_user: str = "ivr-control"
     ami_control_secret: SecretStr = SecretStr(DEMO_SECRET + "-control")
-    # Logs in only for the length of a reload (Reload, ShowDialPlan): see ivr/reload.py.
+    # Logs in only for the length of a reload (Reload, ShowDialPlan): see ivr/reload/apply.py.
     ami_reload_user: str = "ivr-reload"
     ami_reload_secret: SecretStr = SecretStr(DEMO_SECRET + "-reload")
     seat_secret: SecretStr = SecretStr(DEMO_SECRET + "-seats")

@@ -4,8 +4,7 @@ Asterisk's dialplan runs ``AGI(agi://127.0.0.1:4573/<script>,<line>)``; the
 server routes each call by ``<script>`` to a handler that drives the channel
 through an :class:`AgiSession`; :mod:`.auth` checks the per-call token that
 proves a connection comes from the deployment's Asterisk (:class:`AgiAuth`).
-:mod:`.pool` adds worker processes on the same port
-(:class:`~ivr.agi.pool.AgiWorkerPool`; imported from there).
+`bench/agi_pool.py` adds worker processes on the same port, for the benchmark.
 """
 
 from ivr.agi.auth import AgiAuth, AgiKeyError

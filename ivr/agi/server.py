@@ -43,7 +43,7 @@ the AGI with ``AGISTATUS=FAILURE`` (a plain close would give ``SUCCESS``),
 and the dialplan sends the caller to its fallback queue.
 
 Several processes: with ``reuse_port=True`` worker processes bind the same
-port (:mod:`ivr.agi.pool`); a worker hands the calls it must not serve over
+port (`bench/agi_pool.py`); a worker hands the calls it must not serve over
 to the pool's process (:class:`Handover`, :meth:`FastAgiServer.adopt`).
 
 Logging: the server's logger is bound once; the call's fields come from
@@ -709,7 +709,7 @@ class Handover:
 
     ``send(fd, data)`` sends a duplicate of the connected socket ``fd`` and the
     bytes read from it so far (non-blocking; raises ``OSError`` when it cannot).
-    See :mod:`ivr.agi.pool`.
+    See `bench/agi_pool.py`.
     """
 
     scripts: frozenset[str]
@@ -727,7 +727,7 @@ class FastAgiServer:
     answered ``FAILURE`` and closed before any handler or hand-over.
 
     ``reuse_port=True`` binds with ``SO_REUSEPORT``, so that worker processes
-    (:class:`ivr.agi.pool.AgiWorkerPool`) accept on the same port; a worker's
+    (`AgiWorkerPool` in `bench/agi_pool.py`) accept on the same port; a worker's
     server passes the calls in ``handover.scripts`` to the process that
     serves them (:meth:`adopt`).
     """

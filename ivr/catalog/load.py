@@ -13,7 +13,10 @@ Four passes, each collecting all its problems before stopping:
    is refused in milliseconds with one line;
 1. YAML syntax (the line comes from the YAML parser);
 2. structure and types (pydantic, unknown keys are errors);
-3. cross-references (unknown queue, duplicate ids, a seat in no group...).
+3. cross-references (unknown queue, duplicate ids, a seat in no group...),
+   then the caller's own `checks`: the loader knows the menu schema but not
+   what a caller can do in a menu, so `ivr.check.load_checked_catalog` passes
+   the menu checks (`ivr.menu.checks.check_menus`) here.
 Lines for passes 2 and 3 come from walking the composed YAML node tree along
 the reported path. The tree is composed once and Python data constructed from
 it, with libyaml's parser when PyYAML has it.
@@ -38,9 +41,12 @@ from yaml.resolver import Resolver
 
 from ivr.catalog.errors import MAX_REPORTED, CatalogError, CatalogIssue, quote_value
 from ivr.catalog.model import Catalog, Queue
-from ivr.menu.checks import check_menus
 
 PathPart = str | int
+# A problem found in a valid structure: the path parts to it and the reason.
+Problem = tuple[tuple[PathPart, ...], str]
+# A check the caller adds to pass 3 (`ivr.check` adds the menu checks), reported like the loader's own.
+CatalogCheck = Callable[[Catalog], list[Problem]]
 
 # What the loader reads at most. For scale: the demo catalog is 14 KB, 8 levels
 # deep, its longest scalar 54 characters; the case study's 1,795 seats
@@ -97,9 +103,9 @@ def _duplicates(values: Iterable[str]) -> list[str]:
     return [value for value, count in Counter(values).items() if count > 1]
 
 
-def cross_check(catalog: Catalog) -> list[tuple[tuple[PathPart, ...], str]]:
+def cross_check(catalog: Catalog) -> list[Problem]:
     """Problems that span objects: returns (path parts, reason) pairs."""
-    problems: list[tuple[tuple[PathPart, ...], str]] = []
+    problems: list[Problem] = []
     languages = {language.code for language in catalog.languages}
     queues = {queue.id for queue in catalog.queues}
 
@@ -143,13 +149,51 @@ def cross_check(catalog: Catalog) -> list[tuple[tuple[PathPart, ...], str]]:
         for queue_id in seat.skills:
             if queue_id not in queues:
                 problems.append((("seats", i, "skills", queue_id), f"unknown queue '{queue_id}'"))
-    problems += check_menus(catalog)
+    problems += _tier_routing(catalog, queues)
     return problems
 
 
-def _queue_routing(i: int, queue: Queue, queues: set[str]) -> list[tuple[tuple[PathPart, ...], str]]:
+def _tier_routing(catalog: Catalog, queues: set[str]) -> list[Problem]:
+    """Lines' language queues, customer tiers and the lost-card queue name real
+    groups, and each priority is declared once and ordered."""
+    problems: list[Problem] = []
+    for i, line in enumerate(catalog.numbers):
+        for code, queue in line.language_queues.items():
+            if queue not in queues:
+                problems.append((("numbers", i, "language_queues", code), f"unknown queue '{queue}'"))
+            if code not in line.languages:
+                problems.append(
+                    (("numbers", i, "language_queues", code), f"'{code}' is not among the line's languages")
+                )
+        policy = catalog.tiers.get(line.tier)
+        if policy is not None and policy.priority != line.priority:
+            problems.append(
+                (
+                    ("numbers", i, "priority"),
+                    f"{line.priority} differs from tiers.{line.tier}.priority {policy.priority}: declare it once",
+                )
+            )
+    for tier, policy in catalog.tiers.items():
+        if policy.queue is not None and policy.queue not in queues:
+            problems.append((("tiers", tier, "queue"), f"unknown queue '{policy.queue}'"))
+    if catalog.lost_card is not None:
+        if catalog.lost_card.queue not in queues:
+            problems.append((("lost_card", "queue"), f"unknown queue '{catalog.lost_card.queue}'"))
+        top = max(catalog.tiers.items(), key=lambda item: item[1].priority, default=None)
+        if top is not None and catalog.lost_card.priority <= top[1].priority:
+            problems.append(
+                (
+                    ("lost_card", "priority"),
+                    f"{catalog.lost_card.priority} is not above tier {top[0]}'s {top[1].priority}:"
+                    " lost card must be answered first",
+                )
+            )
+    return problems
+
+
+def _queue_routing(i: int, queue: Queue, queues: set[str]) -> list[Problem]:
     """A group's overflow, empty fallback and widening steps make sense on their own."""
-    problems: list[tuple[tuple[PathPart, ...], str]] = []
+    problems: list[Problem] = []
     for key, target in (
         ("overflow", queue.overflow.queue if queue.overflow else None),
         ("when_empty", queue.when_empty),
@@ -180,12 +224,12 @@ def _queue_routing(i: int, queue: Queue, queues: set[str]) -> list[tuple[tuple[P
     return problems
 
 
-def _routing_cycles(catalog: Catalog) -> list[tuple[tuple[PathPart, ...], str]]:
+def _routing_cycles(catalog: Catalog) -> list[Problem]:
     """Overflow and empty fallbacks must end somewhere: no group may lead back to itself."""
     edges: dict[str, list[str]] = {
         q.id: [t for t in (q.overflow.queue if q.overflow else None, q.when_empty) if t] for q in catalog.queues
     }
-    problems: list[tuple[tuple[PathPart, ...], str]] = []
+    problems: list[Problem] = []
     for i, queue in enumerate(catalog.queues):
         seen: set[str] = set()
         frontier = list(edges[queue.id])
@@ -370,8 +414,11 @@ def _kind_of(data: Any) -> str:
     return "a list" if isinstance(data, list) else f"a single value ({quote_value(data)})"
 
 
-def parse_catalog(text: str, file: str = "<catalog>") -> Catalog:
-    """Validate catalog text; raises `CatalogError` listing every problem."""
+def parse_catalog(text: str, file: str = "<catalog>", checks: Sequence[CatalogCheck] = ()) -> Catalog:
+    """Validate catalog text; raises `CatalogError` listing every problem.
+
+    `checks` run after the loader's own cross-references (whatever those found,
+    so every problem is reported at once); their problems get lines like the loader's."""
     root, data = _compose(text, file)
     if not isinstance(data, dict):
         raise CatalogError(file, [CatalogIssue("", f"the catalog must be a YAML mapping, got {_kind_of(data)}", 1)])
@@ -391,6 +438,8 @@ def parse_catalog(text: str, file: str = "<catalog>") -> Catalog:
         raise CatalogError(file, issues, more=max(0, len(errors) - MAX_REPORTED)) from exc
 
     problems = cross_check(catalog)
+    for extra in checks:
+        problems += extra(catalog)
     if problems:
         issues = [CatalogIssue(format_path(p), reason, line_of(p)) for p, reason in problems[:MAX_REPORTED]]
         raise CatalogError(file, issues, more=max(0, len(problems) - MAX_REPORTED))
@@ -439,6 +488,6 @@ def read_catalog_text(path: Path) -> str:
         raise refuse(f"not UTF-8 text: byte 0x{data[exc.start]:02x} cannot be decoded", line) from None
 
 
-def load_catalog(path: str | Path) -> Catalog:
+def load_catalog(path: str | Path, checks: Sequence[CatalogCheck] = ()) -> Catalog:
     path = Path(path)
-    return parse_catalog(read_catalog_text(path), str(path))
+    return parse_catalog(read_catalog_text(path), str(path), checks)

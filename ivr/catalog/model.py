@@ -1,15 +1,18 @@
 """The service catalog as typed, frozen objects.
 
 The catalog (one YAML file) declares each fact of the center once: service
-numbers, skill groups (Asterisk queues), agent seats, languages. Templates and
-the menu engine both read these objects; nothing is declared twice.
+numbers, skill groups (Asterisk queues), agent seats, languages, IVR menus
+(their schema is `ivr.catalog.menus`). Templates and the menu engine both read
+these objects; nothing is declared twice.
 
 Structure is checked by pydantic (unknown keys are errors: `extra="forbid"`).
 Every string has a pattern or is `DisplayText` (one line of printable text, at
 most 80 characters): catalog values are rendered into Asterisk config files
 verbatim, so a value must not be able to start a line of its own.
 Cross-references (a number's fallback queue, a seat's skills) are checked in
-`ivr.catalog.load`, which reports every problem at once.
+`ivr.catalog.load`, which reports every problem at once; those inside menus
+(a digit's node, queue or language) by `ivr.menu.checks`, which the loader
+runs when given it (`ivr.check.load_checked_catalog`).
 """
 
 from __future__ import annotations
@@ -17,12 +20,11 @@ from __future__ import annotations
 from datetime import date
 from typing import Annotated, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, Field
 
-from ivr.menu.model import DisplayText, Menu, TierPolicy, UrgentQueue
+from ivr.catalog.fields import CATALOG_MODEL_CONFIG, DisplayText, Identifier, LanguageCode
+from ivr.catalog.menus import Menu
 
-Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}$")]
 SeatId = Annotated[str, Field(pattern=r"^[1-9][0-9]{2,5}$")]
 DialedNumber = Annotated[str, Field(pattern=r"^[0-9]{3,15}$")]
 
@@ -55,7 +57,7 @@ TimeRange = Annotated[str, Field(pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]-(([01]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = CATALOG_MODEL_CONFIG
 
 
 class Calendar(_Model):
@@ -171,6 +173,19 @@ class Seat(_Model):
     name: DisplayText
     # queue id -> penalty (proficiency): 0 is the strongest skill.
     skills: dict[Identifier, Annotated[int, Field(ge=0, le=10)]]
+
+
+class TierPolicy(_Model):
+    """Where a customer tier is served: its own skill group (or, without one,
+    the line's queue for the language) at this queue priority."""
+
+    queue: Identifier | None = None
+    priority: int = Field(0, ge=0, le=100)
+
+
+class UrgentQueue(_Model):
+    queue: Identifier
+    priority: int = Field(ge=0, le=100)
 
 
 class Catalog(_Model):

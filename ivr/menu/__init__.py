@@ -1,9 +1,8 @@
-"""The IVR menu engine: menus as catalog data (:mod:`.model`), the pure menu
-walker (:mod:`.engine`), say-number fragments (:mod:`.saynumber`), catalog
-checks (:mod:`.checks`), a simulator (:mod:`.simulate`) and an HTML map
+"""The IVR menu engine over the catalog's menus (their schema is
+:mod:`ivr.catalog.menus`): the pure menu walker (:mod:`.engine`), say-number
+fragments (:mod:`.saynumber`), menu and prompt checks (:mod:`.checks`, run by
+:mod:`ivr.check`), a simulator (:mod:`.simulate`) and an HTML map
 (:mod:`.mapview`).
 
-This package's ``__init__`` imports nothing: ``ivr.catalog.model`` imports
-``ivr.menu.model``, and the engine imports the catalog, so eager imports here
-would be a cycle.
+The menu sits above the catalog: it imports the catalog, never the reverse.
 """

@@ -1,5 +1,11 @@
-"""Catalog checks for menus, tiers and prompts, as `(path parts, reason)` pairs
-like `ivr.catalog.load.cross_check` (which calls `check_menus`).
+"""Catalog checks for menus and prompts, as `(path parts, reason)` pairs like
+`ivr.catalog.load.cross_check`.
+
+`check_menus` is what a caller can do in a menu: every digit leads to a node,
+a queue or a language that exists and the line offers. The loader does not
+import it (the catalog is below the menu); `ivr.check.load_checked_catalog`
+hands it to the loader, which reports its problems with file and line, and
+every command that walks or serves menus loads the catalog that way.
 
 `missing_prompts` needs the prompt texts as well as the catalog, so it is
 separate: `ivr check` calls it with the prompts directory. It follows each
@@ -16,13 +22,11 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+from ivr.catalog.load import PathPart, Problem
+from ivr.catalog.menus import Action, Goodbye, GoToNode, Menu, SelfService, SwitchLanguage, ToQueue
 from ivr.catalog.model import Catalog, ServiceNumber
 from ivr.menu.engine import CLOSED_AGENT_PROMPT, CLOSED_PROMPT, FLOW_PROMPTS, GOODBYE_PROMPT
-from ivr.menu.model import Action, Goodbye, GoToNode, Menu, SelfService, SwitchLanguage, ToQueue
 from ivr.menu.saynumber import FRAGMENTS, number_language
-
-PathPart = str | int
-Problem = tuple[tuple[PathPart, ...], str]
 
 
 def _located_actions(menu: Menu, menu_id: str) -> Iterator[tuple[tuple[PathPart, ...], str, Action]]:
@@ -42,46 +46,15 @@ def _pinned_language(ref: str) -> str | None:
 def check_menus(catalog: Catalog) -> list[Problem]:
     problems: list[Problem] = []
     languages = {language.code for language in catalog.languages}
-    queues = {queue.id for queue in catalog.queues}
     lines_by_menu: dict[str, list[tuple[int, ServiceNumber]]] = {}
 
     for i, line in enumerate(catalog.numbers):
-        if line.menu is not None:
-            if line.menu in catalog.menus:
-                lines_by_menu.setdefault(line.menu, []).append((i, line))
-            else:
-                problems.append((("numbers", i, "menu"), f"unknown menu '{line.menu}'"))
-        for code, queue in line.language_queues.items():
-            if queue not in queues:
-                problems.append((("numbers", i, "language_queues", code), f"unknown queue '{queue}'"))
-            if code not in line.languages:
-                problems.append(
-                    (("numbers", i, "language_queues", code), f"'{code}' is not among the line's languages")
-                )
-        policy = catalog.tiers.get(line.tier)
-        if policy is not None and policy.priority != line.priority:
-            problems.append(
-                (
-                    ("numbers", i, "priority"),
-                    f"{line.priority} differs from tiers.{line.tier}.priority {policy.priority}: declare it once",
-                )
-            )
-
-    for tier, policy in catalog.tiers.items():
-        if policy.queue is not None and policy.queue not in queues:
-            problems.append((("tiers", tier, "queue"), f"unknown queue '{policy.queue}'"))
-    if catalog.lost_card is not None:
-        if catalog.lost_card.queue not in queues:
-            problems.append((("lost_card", "queue"), f"unknown queue '{catalog.lost_card.queue}'"))
-        top = max(catalog.tiers.items(), key=lambda item: item[1].priority, default=None)
-        if top is not None and catalog.lost_card.priority <= top[1].priority:
-            problems.append(
-                (
-                    ("lost_card", "priority"),
-                    f"{catalog.lost_card.priority} is not above tier {top[0]}'s {top[1].priority}:"
-                    " lost card must be answered first",
-                )
-            )
+        if line.menu is None:
+            continue
+        if line.menu in catalog.menus:
+            lines_by_menu.setdefault(line.menu, []).append((i, line))
+        else:
+            problems.append((("numbers", i, "menu"), f"unknown menu '{line.menu}'"))
 
     for menu_id, menu in catalog.menus.items():
         base: tuple[PathPart, ...] = ("menus", menu_id)

@@ -36,9 +36,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Literal
 
-from ivr.catalog.model import Catalog, CustomerTier, ServiceNumber
-from ivr.directory.model import ActivationResult, Customer
-from ivr.menu.model import (
+from ivr.catalog.menus import (
     Action,
     Back,
     Goodbye,
@@ -51,6 +49,8 @@ from ivr.menu.model import (
     ToAgent,
     ToQueue,
 )
+from ivr.catalog.model import Catalog, CustomerTier, ServiceNumber
+from ivr.directory.model import ActivationResult, Customer
 from ivr.menu.saynumber import number_language, say_amount, say_date
 
 # Prompts the engine plays itself, by flow (the menus' own prompts come from the catalog).

@@ -12,8 +12,19 @@ from __future__ import annotations
 from collections.abc import Mapping
 from html import escape
 
+from ivr.catalog.menus import (
+    Action,
+    Back,
+    Goodbye,
+    GoToNode,
+    Menu,
+    Repeat,
+    SelfService,
+    SwitchLanguage,
+    ToAgent,
+    ToQueue,
+)
 from ivr.catalog.model import Catalog, ServiceNumber
-from ivr.menu.model import Action, Back, Goodbye, GoToNode, Menu, Repeat, SelfService, SwitchLanguage, ToAgent, ToQueue
 
 _CSS = """
 body { font: 15px/1.45 system-ui, "Noto Sans CJK SC", sans-serif; margin: 2rem; color: #1d2433; background: #f6f7f9; }

@@ -28,7 +28,7 @@ from ivr.log import get_logger
 from ivr.settings import Settings
 from ivr.web import Api
 
-from .http import (
+from .adapters.http import (
     COLLECTOR,
     LIVE,
     STATE,
@@ -42,11 +42,11 @@ from .http import (
     wallboard_asset,
     wallboard_page,
 )
+from .adapters.live import LiveMetrics
+from .adapters.store import SqliteEventStore
 from .intake import CallerKeyer
-from .live import LiveMetrics, group_configs
 from .prometheus import CenterCollector
-from .reducer import CenterState
-from .store import SqliteEventStore
+from .reducer import CenterState, group_configs
 from .wallboard import Wallboard
 
 log = get_logger(__name__)
@@ -66,7 +66,7 @@ async def context(app: web.Application) -> AsyncIterator[None]:
     )  # fmt: skip
     replayed = await live.recover(since=time.time() - RECOVERY_DAYS * 86400)
     # What recovery built lives as long as the service: out of every later full
-    # collection, which would otherwise walk it again (~50 ms at 10,000 calls a day).
+    # collection, which would otherwise walk it again (BENCHMARKS.md).
     gc.collect()
     gc.freeze()
     log.info("metrics_recovered", events=replayed, store=str(settings.event_store), frozen=gc.get_freeze_count())

@@ -28,10 +28,12 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ivr.catalog.model import Catalog
+
 from . import kpi
-from .live import PipelineStats
 from .reducer import CallCounts, CenterState, LiveCut, SeatState
-from .views import TIER_ORDER, UNKNOWN, CatalogLike, utc_offset_seconds
+from .stats import PipelineStats
+from .views import TIER_ORDER, UNKNOWN, utc_offset_seconds
 
 __all__ = ["CONTENT_TYPE", "CenterCollector", "exposition"]
 
@@ -54,7 +56,7 @@ class CenterCollector:
     def __init__(
         self,
         state: CenterState,
-        catalog: CatalogLike | None = None,
+        catalog: Catalog | None = None,
         *,
         clock: Callable[[], float],
         pipeline: PipelineStats | None = None,

@@ -32,8 +32,10 @@ import io
 import json
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime, tzinfo
-from typing import Any, Literal, Protocol
+from typing import Any, Literal, Protocol, get_args
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from ivr.catalog.model import Catalog, CustomerTier, Queue
 
 from . import kpi
 from .reducer import AgentSnapshot, CenterSnapshot, CenterState, GroupSnapshot, KpiRow, LiveCut
@@ -45,85 +47,9 @@ AMBER_BAND = 0.10
 
 PAYLOAD_VERSION = 1
 SEAT_STATES = ("available", "ringing", "on_call", "wrap_up", "paused", "logged_out")
-TIER_ORDER = ("standard", "gold", "platinum", "vip", "group")
+TIER_ORDER: tuple[str, ...] = get_args(CustomerTier)
+"""The tiers from lowest to highest, as the catalog declares them."""
 UNKNOWN = "unknown"
-
-
-# -- the parts of the catalog read here (ivr.catalog.model satisfies them) ----------
-
-
-class TargetsLike(Protocol):
-    @property
-    def service_level(self) -> float: ...
-    @property
-    def answer_rate(self) -> float: ...
-    @property
-    def abandon_rate(self) -> float: ...
-    @property
-    def asa_seconds(self) -> float: ...
-    @property
-    def aht_seconds(self) -> float: ...
-
-
-class QueueLike(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def language(self) -> str: ...
-    @property
-    def service_level_seconds(self) -> int: ...
-    @property
-    def wrapup(self) -> int: ...
-    @property
-    def targets(self) -> TargetsLike: ...
-
-
-class NumberLike(Protocol):
-    @property
-    def id(self) -> str: ...
-    @property
-    def name(self) -> str: ...
-    @property
-    def number(self) -> str: ...
-    @property
-    def tier(self) -> str: ...
-
-
-class NamedLike(Protocol):
-    @property
-    def name(self) -> str: ...
-
-
-class SeatLike(NamedLike, Protocol):
-    @property
-    def id(self) -> str: ...
-
-
-class LanguageLike(NamedLike, Protocol):
-    @property
-    def code(self) -> str: ...
-
-
-class CenterLike(NamedLike, Protocol):
-    @property
-    def timezone(self) -> str: ...
-
-
-class CatalogLike(Protocol):
-    """What the views need of `ivr.catalog.model.Catalog`."""
-
-    @property
-    def center(self) -> CenterLike: ...
-    @property
-    def languages(self) -> Sequence[LanguageLike]: ...
-    @property
-    def queues(self) -> Sequence[QueueLike]: ...
-    @property
-    def numbers(self) -> Sequence[NumberLike]: ...
-    @property
-    def seats(self) -> Sequence[SeatLike]: ...
 
 
 class CountsRow(Protocol):
@@ -192,7 +118,7 @@ def _kpi(value: float | None, target: float | None, *, higher: bool, seconds: bo
     }
 
 
-def timezone_of(catalog: CatalogLike | None) -> tzinfo:
+def timezone_of(catalog: Catalog | None) -> tzinfo:
     """The center's time zone (UTC without a catalog or a time zone database)."""
     if catalog is None:
         return UTC
@@ -202,7 +128,7 @@ def timezone_of(catalog: CatalogLike | None) -> tzinfo:
         return UTC
 
 
-def utc_offset_seconds(catalog: CatalogLike | None, now: float) -> int:
+def utc_offset_seconds(catalog: Catalog | None, now: float) -> int:
     """The center's UTC offset at `now`, for `CenterState.today`."""
     offset = datetime.fromtimestamp(now, timezone_of(catalog)).utcoffset()
     return int(offset.total_seconds()) if offset is not None else 0
@@ -269,7 +195,7 @@ def _agent_counts(group: GroupSnapshot | None) -> dict[str, int]:
 
 
 def queues_view(
-    snapshot: CenterSnapshot, kpis_today: Iterable[CountsRow], catalog: CatalogLike | None
+    snapshot: CenterSnapshot, kpis_today: Iterable[CountsRow], catalog: Catalog | None
 ) -> list[dict[str, Any]]:
     """Per skill group: the floor now, today's counts and KPIs against targets.
 
@@ -281,7 +207,7 @@ def queues_view(
 
 
 def _queues(
-    groups: Iterable[GroupSnapshot], kpis_today: Iterable[CountsRow], catalog: CatalogLike | None
+    groups: Iterable[GroupSnapshot], kpis_today: Iterable[CountsRow], catalog: Catalog | None
 ) -> list[dict[str, Any]]:
     today = _rows_by(kpis_today, "group")
     floor = {g.group: g for g in groups}
@@ -306,9 +232,7 @@ def _queues(
     return out
 
 
-def _group_kpis(
-    queue: QueueLike | None, group: GroupSnapshot | None, row: CountsRow | None
-) -> dict[str, dict[str, Any]]:
+def _group_kpis(queue: Queue | None, group: GroupSnapshot | None, row: CountsRow | None) -> dict[str, dict[str, Any]]:
     t: dict[str, float | None] = dict.fromkeys(
         ("service_level", "answer_rate", "abandon_rate", "asa_seconds", "aht_seconds")
     )
@@ -345,13 +269,13 @@ def _group_kpis(
     }
 
 
-def agents_view(snapshot: CenterSnapshot, catalog: CatalogLike | None = None) -> list[dict[str, Any]]:
+def agents_view(snapshot: CenterSnapshot, catalog: Catalog | None = None) -> list[dict[str, Any]]:
     """Per seat: state, since when, time in state (s), pause reason, groups."""
     names = seat_names(catalog)
     return [agent_view(a, names) for a in snapshot.agents]
 
 
-def seat_names(catalog: CatalogLike | None) -> dict[str, str]:
+def seat_names(catalog: Catalog | None) -> dict[str, str]:
     """Seat id -> name, from the catalog."""
     return {seat.id: seat.name for seat in catalog.seats} if catalog else {}
 
@@ -381,14 +305,14 @@ def _cut_view(
     return out
 
 
-def lines_view(today_rows: Iterable[CountsRow], catalog: CatalogLike | None) -> list[dict[str, Any]]:
+def lines_view(today_rows: Iterable[CountsRow], catalog: Catalog | None) -> list[dict[str, Any]]:
     """Today per service line (catalog numbers first), from rows cut by line."""
     numbers = list(catalog.numbers) if catalog else []
     names = {n.id: {"name": n.name, "number": n.number} for n in numbers}
     return _cut_view(today_rows, "line", [n.id for n in numbers], names)
 
 
-def tiers_view(today_rows: Iterable[CountsRow], catalog: CatalogLike | None) -> list[dict[str, Any]]:
+def tiers_view(today_rows: Iterable[CountsRow], catalog: Catalog | None) -> list[dict[str, Any]]:
     """Today per customer tier (tiers the catalog's lines use first), from rows cut by tier."""
     used = {n.tier for n in catalog.numbers} if catalog else set()
     order = [t for t in TIER_ORDER if t in used]
@@ -483,7 +407,7 @@ def wallboard_payload(
     snapshot: CenterSnapshot,
     today_rows: Iterable[CountsRow],
     interval_rows: Iterable[CountsRow],
-    catalog: CatalogLike | None,
+    catalog: Catalog | None,
     now: float,
 ) -> dict[str, Any]:
     """Everything the wallboard page shows, in one JSON-ready dict.
@@ -507,7 +431,7 @@ def wallboard_sections(
     groups: Sequence[GroupSnapshot],
     today_rows: Iterable[CountsRow],
     interval_rows: Iterable[CountsRow],
-    catalog: CatalogLike | None,
+    catalog: Catalog | None,
     now: float,
 ) -> dict[str, Any]:
     """`wallboard_payload` without its `agents` (all the rest is per group, line, tier or interval)."""
@@ -545,7 +469,7 @@ def wallboard_sections(
     }
 
 
-def live_sections(state: CenterState, catalog: CatalogLike | None, now: float) -> dict[str, Any]:
+def live_sections(state: CenterState, catalog: Catalog | None, now: float) -> dict[str, Any]:
     """`wallboard_sections` of `state` at `now`, from the reducer's live sums.
 
     Costs no pass over today's calls or the seats: a few milliseconds at any
@@ -559,7 +483,7 @@ def live_sections(state: CenterState, catalog: CatalogLike | None, now: float) -
 _WALLBOARD_CUTS: tuple[LiveCut, ...] = (None, "group", "line", "tier")
 
 
-def render_wallboard(state: CenterState, catalog: CatalogLike | None, now: float) -> dict[str, Any]:
+def render_wallboard(state: CenterState, catalog: Catalog | None, now: float) -> dict[str, Any]:
     """`wallboard_payload` of `state` at `now`.
 
     The KPIs come from the reducer's live sums; the agents are every seat, so

@@ -31,11 +31,29 @@ and still be followed by the next updates.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
-from .live import Update
+from ivr.catalog.model import Catalog
+
 from .reducer import CenterState, SeatState
-from .views import WALLBOARD_SECTIONS, CatalogLike, agent_view, live_sections, seat_names
+from .views import WALLBOARD_SECTIONS, agent_view, live_sections, seat_names
+
+Snapshot = dict[str, Any]
+"""One JSON-ready update as subscribers receive it (what `render` returns)."""
+Render = Callable[[CenterState, float], Snapshot]
+
+
+@dataclass(frozen=True, slots=True)
+class Update:
+    """One publish: what changed since the renderer's previous update, and the
+    whole snapshot as of this one (built on demand; later state changes do
+    not alter it)."""
+
+    changes: Snapshot
+    full: Callable[[], Snapshot]
+
 
 Payload = dict[str, Any]
 _SECTIONS = ("center", "amber_band", "totals", "queues", "lines", "tiers", "intervals")
@@ -68,7 +86,7 @@ class Wallboard:
     publishes (`LiveMetrics` owns one).
     """
 
-    def __init__(self, catalog: CatalogLike | None) -> None:
+    def __init__(self, catalog: Catalog | None) -> None:
         self._catalog = catalog
         self._names = seat_names(catalog)
         self._sections: Payload = {}

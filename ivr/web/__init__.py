@@ -1,19 +1,11 @@
-"""The HTTP API layer: errors, bearer auth with roles, JSON bodies, OpenAPI, audit.
+"""The HTTP API layer: errors, bearer auth with roles, JSON bodies, OpenAPI, the audit page.
 
 The composition root builds one `Api(tokens, public_paths=...)`, declares
 routes with `api.route(...)` and mounts it with `api.setup(app)`.
 """
 
 from .api import OPENAPI_PATH, Api
-from .audit import (
-    AuditEntry,
-    AuditPage,
-    AuditQuery,
-    AuditTrail,
-    MemoryAuditTrail,
-    SqliteAuditTrail,
-    audit_handler,
-)
+from .audit import AUDIT, AuditPage, AuditQuery, list_audit
 from .auth import (
     PRINCIPAL,
     Principal,
@@ -44,6 +36,7 @@ from .errors import (
 from .openapi import REGISTRY, ApiRegistry, RouteSpec, openapi_spec
 
 __all__ = [
+    "AUDIT",
     "DEFAULT_MAX_BODY",
     "OPENAPI_PATH",
     "PRINCIPAL",
@@ -51,17 +44,14 @@ __all__ = [
     "Api",
     "ApiError",
     "ApiRegistry",
-    "AuditEntry",
     "AuditPage",
     "AuditQuery",
-    "AuditTrail",
     "Conflict",
     "ErrorBody",
     "Forbidden",
     "InternalError",
     "InvalidJson",
     "InvalidRequest",
-    "MemoryAuditTrail",
     "MethodNotAllowed",
     "NotFound",
     "PayloadTooLarge",
@@ -69,14 +59,13 @@ __all__ = [
     "Principal",
     "Role",
     "RouteSpec",
-    "SqliteAuditTrail",
     "TokenConfigError",
     "TokenStore",
     "TooManyRequests",
     "Unauthorized",
-    "audit_handler",
     "auth_middleware",
     "error_middleware",
+    "list_audit",
     "model_response",
     "openapi_spec",
     "public",

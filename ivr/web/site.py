@@ -7,7 +7,10 @@ pushed back by data). `http_runner` sets that timeout to the header timeout,
 so a client that sends a header slowly (slowloris) is dropped after it, and a
 request body must arrive within the same time (`body.read_body`).
 
-`GuardedSite` is aiohttp's TCP site with a cap on open connections: past the
+`GuardedSite` serves each connection with aiohttp's own handler, except
+that the errors aiohttp answers before the app runs (a request line or a
+header that is not valid HTTP) get the API's JSON error shape too; and it
+caps the open connections: past the
 cap a new connection gets a one-line 503 JSON answer and is closed at once,
 so HTTP can never use up the file descriptors that FastAGI and AMI need on
 the same process. A refusal is logged as a warning at most once per
@@ -22,6 +25,8 @@ import time
 from typing import Final
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestHandler
+from aiohttp.web_request import BaseRequest
 
 from ivr.log import get_logger
 
@@ -44,6 +49,36 @@ _BUSY_RESPONSE: Final = (
     + f"Server: {SERVER}\r\nRetry-After: 5\r\nConnection: close\r\nContent-Length: {len(_BUSY_BODY)}\r\n\r\n".encode()
     + _BUSY_BODY
 )
+
+
+_PROTOCOL_ERRORS: Final = {
+    400: ("bad_request", "the request is not valid HTTP (request line or headers)"),
+    413: ("payload_too_large", "a request line or header is too large"),
+    500: ("internal_error", "internal error"),
+    504: ("timeout", "the request took too long"),
+}
+
+
+class _JsonErrorHandler(RequestHandler):
+    """aiohttp's connection handler, answering the errors it finds itself (a
+    request line or header that is not valid HTTP, before any route or
+    middleware runs) in the API's JSON error shape, and logging a client's
+    fault as one info line without its bytes (a bad header may hold a token)."""
+
+    def handle_error(
+        self, request: BaseRequest, status: int = 500, exc: BaseException | None = None, message: str | None = None
+    ) -> web.StreamResponse:
+        if request.writer.output_size > 0:  # some of a response went out: nothing else can be said
+            raise ConnectionError("response already started")
+        error_id, text = _PROTOCOL_ERRORS.get(status, ("http_error", "the request could not be served"))
+        if status >= 500:
+            log.error("http_protocol_error", status=status, client=request.remote, error=type(exc).__name__)
+        else:
+            log.info("http_bad_request", status=status, client=request.remote, error=type(exc).__name__)
+        body = {"status": status, "error_id": error_id, "message": text, "details": {}}
+        response = web.json_response(body, status=status, headers={**SECURITY_HEADERS, "Server": SERVER})
+        response.force_close()
+        return response
 
 
 class _Busy(asyncio.Protocol):
@@ -86,14 +121,14 @@ class GuardedSite(web.BaseSite):
         await super().start()
         server = self._runner.server
         assert server is not None
+        loop = asyncio.get_running_loop()
 
         def protocol() -> asyncio.BaseProtocol:
             if len(server.connections) < self.max_connections:
-                return server()
+                return _JsonErrorHandler(server, loop=loop, **server._kwargs)
             self._count_refusal()
             return _Busy()
 
-        loop = asyncio.get_running_loop()
         self._server = await loop.create_server(protocol, self._host, self._port, reuse_address=True)
 
     def _count_refusal(self) -> None:

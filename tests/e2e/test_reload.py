@@ -108,7 +108,7 @@ def test_reload_of_a_broken_template_is_refused_and_the_pbx_keeps_its_configurat
 
 
 def test_every_reload_attempt_is_in_the_audit_trail(ivr_service: IvrService, settings) -> None:  # type: ignore[no-untyped-def]
-    from ivr.web.audit import SqliteAuditTrail
+    from ivr.audit import SqliteAuditTrail
 
     trail = SqliteAuditTrail(settings.audit_db)
     try:

@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from ivr.agents import AgentStateStore
+from ivr.audit import SqliteAuditTrail
 from ivr.directory.demo import generate_demo_directory
 from ivr.emergency import EmergencyStore
 from ivr.files import private_file
-from ivr.metrics.store import SqliteEventStore
-from ivr.web.audit import SqliteAuditTrail
+from ivr.metrics.adapters.store import SqliteEventStore
 
 
 def mode(path: Path) -> int:

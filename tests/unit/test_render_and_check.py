@@ -129,6 +129,54 @@ def test_render_with_a_broken_catalog_writes_nothing(
     assert "numbers[1].fallback_queue: unknown queue 'vipp'" in capsys.readouterr().err
 
 
+def broken_menu(settings: Settings) -> int:
+    """Point a digit of the VIP menu at a node that does not exist; returns its line."""
+    lines = settings.catalog.read_text().splitlines()
+    vip = lines.index("  vip:", lines.index("menus:"))
+    at = next(i for i in range(vip, len(lines)) if lines[i].strip().startswith("digits:")) + 1
+    indent = lines[at][: len(lines[at]) - len(lines[at].lstrip())]
+    lines.insert(at, f'{indent}"#": {{do: menu, node: nowhere}}')
+    settings.catalog.write_text("\n".join(lines) + "\n")
+    return at + 1
+
+
+def test_ivr_check_reports_a_broken_menu_with_file_and_line(
+    settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = broken_menu(settings)
+
+    code = main(["check", "--catalog", str(settings.catalog), "--templates", str(settings.templates)])
+
+    assert code == 1
+    reported = capsys.readouterr().err
+    assert f"{settings.catalog}:{line}: menus.vip.nodes.root.digits.#: unknown node 'nowhere'" in reported
+
+
+@pytest.mark.parametrize("command", [["simulate", "95588"], ["menu-map", "--out", "{tmp}/map.html"]])
+def test_commands_that_walk_menus_refuse_a_broken_menu(
+    settings: Settings, tmp_path: Path, capsys: pytest.CaptureFixture[str], command: list[str]
+) -> None:
+    broken_menu(settings)
+
+    code = main([*(arg.format(tmp=tmp_path) for arg in command), "--catalog", str(settings.catalog)])
+
+    assert code == 1
+    assert "unknown node 'nowhere'" in capsys.readouterr().err
+    assert not (tmp_path / "map.html").exists()
+
+
+def test_serve_refuses_a_broken_menu_before_starting(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+    import ivr.serve
+
+    def run_event_loop(*args: object) -> None:
+        raise AssertionError("the service started with a broken menu")
+
+    monkeypatch.setattr(ivr.serve, "run_event_loop", run_event_loop)
+    broken_menu(settings)
+
+    assert ivr.serve.serve(settings) == 1
+
+
 def test_render_replaces_the_output_directory_atomically(settings: Settings, tmp_path: Path) -> None:
     out = tmp_path / "etc"
     out.mkdir()

@@ -1,4 +1,5 @@
-"""FastAGI worker processes on one port: real processes, real loopback sockets.
+"""FastAGI worker processes on one port (`bench/agi_pool.py`, what the FastAGI
+benchmark's (a2) runs): real processes, real loopback sockets.
 
 Each worker imports its routes from ``tests.unit.agi.worker_routes``; every
 route there answers with the id of the process that served the call. Waits
@@ -19,11 +20,11 @@ from pathlib import Path
 import pytest
 from structlog.testing import capture_logs
 
+from bench.agi_pool import AgiWorkerPool, WorkerSpec, WorkerStartError
 from ivr.agi import FastAgiServer
-from ivr.agi.pool import AgiWorkerPool, WorkerStartError
-from ivr.agi.worker import WorkerSpec
 from tests.unit.agi.worker_routes import report_pid
 
+REPO = Path(__file__).resolve().parents[3]
 DEADLINE = 20.0
 ROUTES = "tests.unit.agi.worker_routes:routes"
 
@@ -146,7 +147,7 @@ async def test_closing_the_pool_stops_its_workers(home: FastAgiServer, make_pool
 def test_a_worker_stops_when_the_pools_process_goes_away(tmp_path: Path) -> None:
     spec = WorkerSpec(host="127.0.0.1", port=0, routes=ROUTES, loop="asyncio", sys_path=[p for p in sys.path if p])
     worker = subprocess.Popen(
-        [sys.executable, "-m", "ivr.agi.worker"],
+        [sys.executable, str(REPO / "bench" / "agi_pool.py")],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

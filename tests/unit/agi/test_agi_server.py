@@ -775,7 +775,7 @@ def test_silent_asterisk_makes_the_command_time_out_on_uvloop() -> None:
 
 # --------------------------------------------------------------------------- hand-over
 # A worker process passes calls it must not serve to the process that can
-# (ivr.agi.pool); here both servers live in this process and the "channel" is a
+# (bench/agi_pool.py); here both servers live in this process and the "channel" is a
 # direct call to adopt().
 
 

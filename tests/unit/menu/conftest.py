@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 import yaml
 
-from ivr.catalog.load import load_catalog, parse_catalog
 from ivr.catalog.model import Catalog
+from ivr.check import load_checked_catalog, parse_checked_catalog
 from ivr.directory.demo import DEMO_CUSTOMERS
 from ivr.directory.model import Customer
 
@@ -21,7 +21,7 @@ PROMPTS_DIR = REPO / "prompts"
 
 @pytest.fixture(scope="session")
 def catalog() -> Catalog:
-    return load_catalog(CATALOG_FILE)
+    return load_checked_catalog(CATALOG_FILE)
 
 
 @pytest.fixture(scope="session")
@@ -32,12 +32,12 @@ def demo_data() -> dict[str, Any]:
 
 @pytest.fixture
 def catalog_with(demo_data: dict[str, Any]) -> Callable[[Callable[[dict[str, Any]], None]], Catalog]:
-    """The demo catalog after `edit(data)`, validated like the real file."""
+    """The demo catalog after `edit(data)`, validated like the real file (menus included)."""
 
     def build(edit: Callable[[dict[str, Any]], None]) -> Catalog:
         data = yaml.safe_load(yaml.safe_dump(demo_data, allow_unicode=True))
         edit(data)
-        return parse_catalog(yaml.safe_dump(data, allow_unicode=True))
+        return parse_checked_catalog(yaml.safe_dump(data, allow_unicode=True))
 
     return build
 

@@ -1,4 +1,7 @@
-"""Menus in the catalog: readable YAML, every reference checked with a precise path."""
+"""Menus in the catalog: readable YAML, every reference checked with a precise path.
+
+The menu checks run in the loader when `ivr.check` hands them over
+(`parse_checked_catalog`), so their problems carry the file's line."""
 
 from __future__ import annotations
 
@@ -13,9 +16,10 @@ import yaml
 from ivr.catalog.errors import CatalogError
 from ivr.catalog.generate import catalog_with_seats, generate_seats
 from ivr.catalog.load import format_path, parse_catalog
+from ivr.catalog.menus import GoToNode, Repeat, SelfService, ToAgent
 from ivr.catalog.model import Catalog
+from ivr.check import parse_checked_catalog
 from ivr.menu.checks import missing_prompts
-from ivr.menu.model import GoToNode, Repeat, SelfService, ToAgent
 
 from .conftest import PROMPTS_DIR
 
@@ -26,7 +30,7 @@ def problems_after(demo_data: dict[str, Any], edit: Edit) -> list[str]:
     data = yaml.safe_load(yaml.safe_dump(demo_data, allow_unicode=True))
     edit(data)
     with pytest.raises(CatalogError) as info:
-        parse_catalog(yaml.safe_dump(data, allow_unicode=True), "callcenter.yaml")
+        parse_checked_catalog(yaml.safe_dump(data, allow_unicode=True), "callcenter.yaml")
     return [f"{issue.path}: {issue.reason}" for issue in info.value.issues]
 
 
@@ -67,7 +71,7 @@ def test_problems_carry_the_yaml_line(demo_data: dict[str, Any]) -> None:
     data["menus"]["vip"]["nodes"]["root"]["digits"][2] = {"do": "menu", "node": "nowhere"}
     text = yaml.safe_dump(data, allow_unicode=True)
     with pytest.raises(CatalogError) as info:
-        parse_catalog(text, "callcenter.yaml")
+        parse_checked_catalog(text, "callcenter.yaml")
     [issue] = info.value.issues
     assert issue.path == "menus.vip.nodes.root.digits.2" and issue.reason == "unknown node 'nowhere'"
     assert issue.line is not None and "2:" in text.splitlines()[issue.line - 1]
@@ -122,6 +126,26 @@ def test_unknown_action_and_unknown_key_are_structure_errors(demo_data: dict[str
     problems = problems_after(demo_data, edit)
     assert any(p.startswith("menus.main.nodes.root.digits.5: Input tag 'transfer'") for p in problems)
     assert "menus.main.nodes.billing.retries: unknown key" in problems
+
+
+def test_the_plain_loader_leaves_what_a_caller_can_do_in_a_menu_to_the_menu_checks(
+    demo_data: dict[str, Any],
+) -> None:
+    data = yaml.safe_load(yaml.safe_dump(demo_data, allow_unicode=True))
+    data["menus"]["vip"]["nodes"]["root"]["digits"][2] = {"do": "menu", "node": "nowhere"}
+    text = yaml.safe_dump(data, allow_unicode=True)
+
+    assert parse_catalog(text).menus["vip"].nodes["root"].digits["2"] == GoToNode(do="menu", node="nowhere")
+    with pytest.raises(CatalogError, match="unknown node 'nowhere'"):
+        parse_checked_catalog(text)
+
+
+def test_tier_and_lost_card_queues_are_the_loaders_own_references(demo_data: dict[str, Any]) -> None:
+    data = yaml.safe_load(yaml.safe_dump(demo_data, allow_unicode=True))
+    data["lost_card"]["queue"] = "lost"
+    with pytest.raises(CatalogError) as info:
+        parse_catalog(yaml.safe_dump(data, allow_unicode=True), "callcenter.yaml")
+    assert [f"{issue.path}: {issue.reason}" for issue in info.value.issues] == ["lost_card.queue: unknown queue 'lost'"]
 
 
 def test_a_digit_must_be_a_dtmf_key(demo_data: dict[str, Any]) -> None:

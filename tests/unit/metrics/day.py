@@ -22,8 +22,7 @@ wrap-up in basic_zh). english: offered 1, waiting 1, longest wait now 90 s.
 from __future__ import annotations
 
 from ivr.metrics.events import CallerJoined, DomainEvent, MemberAdded, MemberPaused
-from ivr.metrics.live import group_configs
-from ivr.metrics.reducer import CenterState
+from ivr.metrics.reducer import CenterState, group_configs
 
 from .center import CATALOG
 from .script import T0, abandoned, answered, by_time

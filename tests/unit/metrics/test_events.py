@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from ivr import native
-from ivr.metrics import events
+from ivr.metrics import eventgen, events
 from ivr.metrics.events import EVENT_TYPES, CallerJoined, MemberAdded, from_record, to_record
 
 
@@ -90,3 +90,16 @@ def test_the_identity_of_every_event_type_is_its_name_and_every_field_in_order()
         event = cls(**{f.name: a_value_of(hints_by_type[cls.__name__][f.name]) for f in fields})  # type: ignore[arg-type]
         assert events.identity(event) == (cls.__name__, *(getattr(event, f.name) for f in fields))
         assert fields[0].name == "at"  # the reducer reads `at` as index 1 of the identity
+
+
+def test_the_event_classes_are_the_ones_their_table_generates() -> None:
+    """`events.py` holds what `python -m ivr.metrics.eventgen` writes from `eventgen.EVENTS`."""
+    source = eventgen.EVENTS_PY.read_text()
+
+    assert eventgen.generated(source) == eventgen.render(), "stale: run `python -m ivr.metrics.eventgen`"
+
+
+def test_the_table_names_every_event_type_with_its_fields_in_order() -> None:
+    assert [e.name for e in eventgen.EVENTS] == list(EVENT_TYPES)
+    for entry in eventgen.EVENTS:
+        assert [f.name for f in entry.fields()] == [f.name for f in dataclasses.fields(EVENT_TYPES[entry.name])]

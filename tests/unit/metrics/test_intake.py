@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ivr.ami.protocol import AmiMessage, AmiParser
+from ivr.metrics.adapters.live import headers_of
 from ivr.metrics.events import (
     AgentCompleted,
     AgentConnected,
@@ -22,7 +23,6 @@ from ivr.metrics.events import (
     SurveyRated,
 )
 from ivr.metrics.intake import CallerKeyer, from_ami
-from ivr.metrics.live import headers_of
 from ivr.metrics.reducer import CenterState
 
 from .center import transcript_messages

@@ -16,11 +16,10 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from ivr.app import CATALOG as CATALOG_KEY
+from ivr.metrics.adapters.http import STATE, kpis_handler
 from ivr.metrics.events import CallerJoined
-from ivr.metrics.http import STATE, kpis_handler
-from ivr.metrics.live import group_configs
 from ivr.metrics.query import MAX_RANGE_DAYS, MAX_ROWS, CutSizes, RangeRefused, kpi_window
-from ivr.metrics.reducer import CenterState
+from ivr.metrics.reducer import CenterState, group_configs
 from ivr.metrics.views import kpis_view
 from ivr.web import error_middleware
 

@@ -11,11 +11,11 @@ from typing import Any
 import pytest
 
 from ivr.ami.protocol import AmiMessage
+from ivr.metrics.adapters.live import LiveMetrics, headers_of
+from ivr.metrics.adapters.store import SqliteEventStore
 from ivr.metrics.events import DomainEvent
 from ivr.metrics.intake import CallerKeyer
-from ivr.metrics.live import LiveMetrics, group_configs, headers_of
-from ivr.metrics.reducer import CenterState, SeatState
-from ivr.metrics.store import SqliteEventStore
+from ivr.metrics.reducer import CenterState, SeatState, group_configs
 from ivr.metrics.wallboard import Wallboard
 
 from .center import CATALOG, as_stream, transcript_messages

@@ -7,11 +7,11 @@ import re
 import prometheus_client
 from prometheus_client.parser import text_string_to_metric_families
 
+from ivr.metrics.adapters.live import LiveMetrics
 from ivr.metrics.events import CallerJoined
 from ivr.metrics.intake import CallerKeyer
-from ivr.metrics.live import LiveMetrics, group_configs
 from ivr.metrics.prometheus import CenterCollector, exposition
-from ivr.metrics.reducer import CenterState
+from ivr.metrics.reducer import CenterState, group_configs
 
 from .center import CATALOG, transcript_messages
 from .day import NOW, morning_state

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from ivr.metrics.adapters.store import EventStore, EventStoreError, SqliteEventStore
 from ivr.metrics.events import (
     EVENT_TYPES,
     AgentDumped,
@@ -23,7 +24,6 @@ from ivr.metrics.events import (
     to_record,
 )
 from ivr.metrics.reducer import CenterState, GroupConfig
-from ivr.metrics.store import EventStore, EventStoreError, SqliteEventStore
 
 from .script import QUEUE, T0, abandoned, answered, by_time
 

@@ -14,7 +14,7 @@ import pytest
 from aiohttp import ClientResponse, web
 from aiohttp.test_utils import TestClient, TestServer
 
-from ivr.metrics.http import (
+from ivr.metrics.adapters.http import (
     COLLECTOR,
     LIVE,
     STATIC,
@@ -25,8 +25,8 @@ from ivr.metrics.http import (
     wallboard_asset,
     wallboard_page,
 )
+from ivr.metrics.adapters.live import LiveMetrics
 from ivr.metrics.intake import CallerKeyer
-from ivr.metrics.live import LiveMetrics
 from ivr.metrics.prometheus import CenterCollector
 from ivr.metrics.views import render_wallboard
 from ivr.web import error_middleware

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from ivr.audit import SqliteAuditTrail
 from ivr.emergency import Announcement, EmergencyError, EmergencyStore, EmergencySwitch, announcements_for
-from ivr.web.audit import SqliteAuditTrail
 
 LINES = {"main": ("zh", "en", "ja"), "vip": ("zh", "en")}
 RECORDED = {("zh", "emergency_outage"), ("en", "emergency_outage"), ("ja", "emergency_outage"),

@@ -13,15 +13,15 @@ from aiohttp.test_utils import TestClient, TestServer
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel, Field
 
+from ivr.audit import AuditEntry, SqliteAuditTrail
 from ivr.web import (
+    AUDIT,
     PRINCIPAL,
     Api,
-    AuditEntry,
     AuditPage,
     PbxUnavailable,
-    SqliteAuditTrail,
     TokenStore,
-    audit_handler,
+    list_audit,
     model_response,
     read_json,
     require,
@@ -139,7 +139,7 @@ def build_api(trail: SqliteAuditTrail) -> Api:
     api.route("GET", "/api/busy", busy, summary="PBX down")
     api.route("GET", "/api/version", healthz, role=None, summary="Public")
     api.route(
-        "GET", "/api/audit", audit_handler(trail), role="supervisor", response=AuditPage,
+        "GET", "/api/audit", list_audit, role="supervisor", response=AuditPage,
         summary="Audit trail",
     )  # fmt: skip
     return api
@@ -157,6 +157,7 @@ async def client(
     trail: SqliteAuditTrail,
 ) -> AsyncIterator[TestClient[web.Request, web.Application]]:
     app = web.Application()
+    app[AUDIT] = trail
     app.router.add_get("/healthz", healthz)  # the lead's route, public by allow-list
     app.router.add_post("/api/reload", reload_catalog)  # plain router route + require()
     app.router.add_get("/api/undeclared", undeclared)  # no declaration: viewer

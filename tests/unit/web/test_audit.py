@@ -10,7 +10,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from ivr.web import AuditEntry, MemoryAuditTrail, Principal, Role, SqliteAuditTrail
+from ivr.audit import AuditEntry, MemoryAuditTrail, SqliteAuditTrail
+from ivr.web import Principal, Role
 
 from .conftest import AT, SUPERVISOR_TOKEN, VIEWER_TOKEN, bearer
 from .test_http_errors import error_of

@@ -192,3 +192,18 @@ async def test_connections_past_the_cap_get_a_503_and_are_closed_while_the_other
     writer.close()
     for _, held_writer in held:
         held_writer.close()
+
+
+async def test_a_header_that_is_not_valid_http_gets_the_json_error_shape_and_one_info_line(
+    guarded: GuardedSite,
+) -> None:
+    reader, writer = await asyncio.open_connection("127.0.0.1", guarded.port)
+    with capture_logs() as logs:
+        writer.write(b"GET / HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sec\x0bret-token\r\n\r\n")
+        answer = await asyncio.wait_for(reader.read(), timeout=10)
+    writer.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.split(b" ")[1] == b"400" and b"application/json" in head and b"X-Content-Type-Options" in head
+    assert json.loads(body)["error_id"] == "bad_request"
+    assert [(e["event"], e["log_level"]) for e in logs] == [("http_bad_request", "info")]
+    assert "ret-token" not in repr(logs)

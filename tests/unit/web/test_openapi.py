@@ -10,7 +10,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 
-from ivr.web import Api, SqliteAuditTrail, TokenStore, openapi_spec
+from ivr.audit import SqliteAuditTrail
+from ivr.web import Api, TokenStore, openapi_spec
 
 from .conftest import VIEWER_TOKEN, bearer, build_api, list_queues
 from .test_http_errors import error_of
@@ -120,7 +121,7 @@ async def test_routes_declared_after_setup_are_served_and_documented() -> None:
 
 
 def test_query_parameters_are_documented_from_their_model_with_400_and_429() -> None:
-    from ivr.metrics.http import KpiQuery
+    from ivr.metrics.adapters.http import KpiQuery
 
     api = Api(TokenStore())
     api.route("GET", "/api/kpis", list_queues, query=KpiQuery, summary="KPIs")

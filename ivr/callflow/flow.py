@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 from ivr.agi import AgiCommandFailed, AgiHangup, AgiSession
 from ivr.catalog.model import Catalog
 from ivr.directory import CustomerDirectory
-from ivr.hours import line_is_open
+from ivr.hours.opening import line_is_open
 from ivr.log import get_logger
 from ivr.menu.engine import (
     ActivateCard,

@@ -29,7 +29,7 @@ from typing import Protocol
 
 from ivr.files import private_file
 
-from .events import DomainEvent, EventRecordError, from_record, to_record
+from ..events import DomainEvent, EventRecordError, from_record, to_record
 
 SCHEMA_VERSION = 1
 

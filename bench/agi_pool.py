@@ -1,10 +1,15 @@
-"""FastAGI over several processes: worker processes accept on the server's port (``SO_REUSEPORT``).
+"""FastAGI over several processes, for the benchmark: worker processes accept on the server's port (``SO_REUSEPORT``).
+
+Not part of ``ivr serve`` (one process serves FastAGI there); ``bench/fastagi.py``
+(a2) measures what more processes would give, and ``tests/unit/agi/test_agi_pool.py``
+keeps this working. The pool and the worker are one file: the pool starts this
+file as a script (``python bench/agi_pool.py``), which is the worker.
 
 Theory of operation
 -------------------
 One Python process serves FastAGI on one core. :class:`AgiWorkerPool` starts
-``count`` more processes (:mod:`ivr.agi.worker`), each with its own event loop
-and its own :class:`~ivr.agi.server.FastAgiServer` bound to the same loopback
+``count`` more processes (this file run as a script: :func:`main`), each
+with its own event loop and its own :class:`~ivr.agi.server.FastAgiServer` bound to the same loopback
 port as the pool's own server (which must be made with ``reuse_port=True``).
 The kernel spreads new connections over every listening socket; a process
 that dies only takes its own socket (and the connections still queued on it)
@@ -13,7 +18,7 @@ pool's process, which listens too, is one. A worker that exits is started
 again after a delay that grows while workers keep failing.
 
 Workers build their own routes: the pool names a *route factory*
-(``"package.module:function"``, see :data:`ivr.agi.worker.RouteFactory`) and
+(``"package.module:function"``, see :data:`RouteFactory`) and
 JSON config for it, so nothing but data crosses the process boundary. Routes
 that need state only the pool's process has (the AMI control session, say)
 stay there: their scripts are listed in ``handover``, and a worker that
@@ -25,26 +30,180 @@ the caller on (``AGISTATUS=FAILURE``).
 
 Each worker's standard input stays open for its lifetime: when the pool's
 process goes away, however it ends, the workers read end of file and stop.
+
+The worker
+----------
+The pool writes one JSON line (:class:`WorkerSpec`) on the worker's standard
+input and keeps that pipe open for the worker's lifetime. The worker imports
+the route factory named in the spec, builds its routes, serves them on the
+pool's port with ``SO_REUSEPORT`` and writes ``READY <pid>`` on its standard
+output. Calls for a script in ``handover`` are passed, socket and all, to the
+pool's process over the inherited Unix socket ``handover_fd``.
+
+It stops on SIGTERM or SIGINT, and when its standard input reaches end of
+file: the pool's process has gone, and a worker must not outlive it holding
+the port.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import importlib
+import json
 import os
 import signal
 import socket
 import sys
-from collections.abc import Collection, Mapping
-from typing import Any, Final
+from collections.abc import AsyncIterator, Callable, Collection, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import asdict, dataclass, field
+from typing import Any, Final, cast
 
-from ivr.agi.server import FastAgiServer
-from ivr.agi.worker import WorkerSpec
-from ivr.log import get_logger
+import structlog
 
-__all__ = ["AgiWorkerPool", "WorkerStartError"]
+from ivr import log as logging_setup
+from ivr.agi.server import FastAgiServer, Handler, Handover
+from ivr.eventloop import run_event_loop
 
-log = get_logger(__name__)
+__all__ = ["AgiWorkerPool", "RouteFactory", "WorkerSpec", "WorkerStartError", "load_route_factory", "main"]
+
+log = structlog.get_logger(__name__)
+
+# What the pool starts as each worker: this file, run as a script.
+_WORKER_SCRIPT: Final = os.path.abspath(__file__)
+
+# -- the worker ------------------------------------------------------------------
+
+# A worker's routes: built from the spec's JSON ``config`` in the worker process,
+# kept open (databases, files) while it serves, closed when it stops.
+RouteFactory = Callable[[Mapping[str, Any]], AbstractAsyncContextManager[Mapping[str, Handler]]]
+
+
+@dataclass(frozen=True)
+class WorkerSpec:
+    """Everything a worker needs, sent as one JSON line."""
+
+    host: str
+    port: int
+    routes: str  # "package.module:factory", a RouteFactory
+    config: Mapping[str, Any] = field(default_factory=dict)  # JSON, given to the factory
+    header_timeout: float = 5.0
+    command_timeout: float = 10.0
+    handover: Sequence[str] = ()
+    handover_fd: int = -1
+    log_level: str = "info"
+    log_json: bool = False
+    loop: str = "auto"  # "auto" (uvloop when installed), "uvloop" or "asyncio"
+    index: int = 0
+    sys_path: Sequence[str] = ()  # prepended to sys.path, so the factory imports as in the pool's process
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), ensure_ascii=True)
+
+    @classmethod
+    def from_json(cls, line: str | bytes) -> WorkerSpec:
+        return cls(**json.loads(line))
+
+
+def load_route_factory(name: str) -> RouteFactory:
+    """Import ``package.module:attribute``."""
+    module_name, colon, attribute = name.partition(":")
+    if not colon or not module_name or not attribute:
+        raise ValueError(f"route factory must be 'package.module:function', not {name!r}")
+    factory = getattr(importlib.import_module(module_name), attribute)
+    if not callable(factory):
+        raise TypeError(f"route factory {name!r} is not callable")
+    return cast(RouteFactory, factory)
+
+
+class _Channel:
+    """The worker's end of the hand-over Unix socket (SOCK_SEQPACKET: one message per call)."""
+
+    def __init__(self, fd: int) -> None:
+        self._sock = socket.socket(fileno=fd)
+        self._sock.setblocking(False)
+
+    def send(self, fd: int, data: bytes) -> None:
+        # Never blocks: a full channel (the pool's process not reading) fails this call.
+        socket.send_fds(self._sock, [data], [fd])
+
+    def close(self) -> None:
+        self._sock.close()
+
+
+@contextlib.asynccontextmanager
+async def _stop_signals() -> AsyncIterator[asyncio.Event]:
+    """An event set on SIGTERM, SIGINT or end of file on standard input."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    stdin = sys.stdin.fileno()
+    os.set_blocking(stdin, False)
+
+    def on_stdin() -> None:
+        try:
+            if os.read(stdin, 4096):
+                return  # nothing more is expected; ignore it
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        loop.remove_reader(stdin)
+        stop.set()
+
+    loop.add_reader(stdin, on_stdin)
+    try:
+        yield stop
+    finally:
+        loop.remove_reader(stdin)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(sig)
+
+
+async def serve(spec: WorkerSpec) -> None:
+    factory = load_route_factory(spec.routes)
+    channel = _Channel(spec.handover_fd) if spec.handover_fd >= 0 else None
+    handover = Handover(frozenset(spec.handover), channel.send) if channel is not None and spec.handover else None
+    try:
+        async with _stop_signals() as stop, factory(spec.config) as routes:
+            server = FastAgiServer(
+                spec.host,
+                spec.port,
+                routes,
+                header_timeout=spec.header_timeout,
+                command_timeout=spec.command_timeout,
+                reuse_port=True,
+                handover=handover,
+            )
+            async with server:
+                log.info("agi_worker_ready", pid=os.getpid(), port=server.port)
+                sys.stdout.write(f"READY {os.getpid()}\n")
+                sys.stdout.flush()
+                # Nothing else is read from that pipe: anything printed later goes with the logs.
+                os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+                await stop.wait()
+    finally:
+        if channel is not None:
+            channel.close()
+
+
+def main() -> int:
+    spec = WorkerSpec.from_json(sys.stdin.buffer.readline())
+    sys.path[:0] = [p for p in spec.sys_path if p not in sys.path]
+    logging_setup.configure(spec.log_level, json=spec.log_json)
+    structlog.contextvars.bind_contextvars(agi_worker=spec.index)
+    try:
+        run_event_loop(serve(spec), spec.loop)
+    except Exception:
+        log.exception("agi_worker_failed", worker=spec.index)
+        return 1
+    return 0
+
+
+# -- the pool --------------------------------------------------------------------
+
 
 # Header plus anything read after it: Asterisk's headers are ~1 KiB.
 _MAX_HANDOVER_BYTES: Final = 256 * 1024
@@ -191,8 +350,7 @@ class AgiWorkerPool:
             )
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
-                "-m",
-                "ivr.agi.worker",
+                _WORKER_SCRIPT,
                 stdin=asyncio.subprocess.PIPE,
                 stdout=asyncio.subprocess.PIPE,
                 pass_fds=(theirs.fileno(),),
@@ -305,3 +463,7 @@ class AgiWorkerPool:
         task = asyncio.get_running_loop().create_task(coro)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

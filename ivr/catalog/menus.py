@@ -25,58 +25,27 @@ recording (a language menu speaks each option in its own language).
 `*` and `#` must be quoted in YAML (`*` starts an alias, `#` a comment); digit
 keys written as numbers (`1:`) are read as the strings they are.
 
-Routing policy (which queue and priority a customer tier gets, the lost-card
-queue) is also here so that `ivr.catalog.model` can import it without a cycle.
-The patterns below repeat the catalog's (`Identifier`, `LanguageCode`) for the
-same reason; they must stay equal. `DisplayText`, the rule for every free-text
-name, is defined here once and the catalog imports it.
+This is schema only: the catalog (`ivr.catalog.model.Catalog.menus`) holds
+menus, `ivr.menu` walks, checks and draws them.
 """
 
 from __future__ import annotations
 
-import unicodedata
 from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, Field
 
-Identifier = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,31}$")]
-LanguageCode = Annotated[str, Field(pattern=r"^[a-z]{2}$")]
+from ivr.catalog.fields import CATALOG_MODEL_CONFIG, DisplayText, Identifier, LanguageCode
+
 Digit = Annotated[str, Field(pattern=r"^[0-9*#]$")]
 PROMPT_ID_PATTERN = r"^[a-z][a-z0-9_]{0,47}$"
 # `id` in the current language, or `lang/id` pinned to one language.
 PromptRef = Annotated[str, Field(pattern=r"^([a-z]{2}/)?[a-z][a-z0-9_]{0,47}$")]
 SelfServiceFlow = Literal["balance", "activation", "lost_card"]
 
-# Free text for people (a seat's or a group's name, a node's label) reaches the
-# rendered configuration in comments, where a line break would start a line of
-# its own: an injected `[section]` or `match = 0.0.0.0/0`. So it is one line of
-# printable text (any script: 张三, 信用卡中心), without the characters Asterisk
-# config reads as syntax even inside a value (`;` comment, `\` escape, `[` `]`
-# sections, `"` quoting), so that a template may also put it in a value.
-DISPLAY_TEXT_MAX = 80
-# Unicode categories of control, format (bidi overrides, zero-width), surrogate,
-# private-use and line/paragraph separator characters.
-_UNPRINTABLE = frozenset({"Cc", "Cf", "Cs", "Co", "Zl", "Zp"})
-_CONFIG_SYNTAX = frozenset(';\\[]"')
-
-
-def _display_text(value: str) -> str:
-    for position, char in enumerate(value):
-        if unicodedata.category(char) in _UNPRINTABLE:
-            raise ValueError(
-                f"must be one line of printable text: no line break or control character"
-                f" (found U+{ord(char):04X} at position {position})"
-            )
-        if char in _CONFIG_SYNTAX:
-            raise ValueError(f"must not contain {char!r} (Asterisk config syntax; found at position {position})")
-    return value
-
-
-DisplayText = Annotated[str, Field(min_length=1, max_length=DISPLAY_TEXT_MAX), AfterValidator(_display_text)]
-
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = CATALOG_MODEL_CONFIG
 
 
 class GoToNode(_Model):
@@ -197,16 +166,3 @@ class Menu(_Model):
 
     def start_node(self, language: str) -> str:
         return self.start_by_language.get(language, self.start)
-
-
-class TierPolicy(_Model):
-    """Where a customer tier is served: its own skill group (or, without one,
-    the line's queue for the language) at this queue priority."""
-
-    queue: Identifier | None = None
-    priority: int = Field(0, ge=0, le=100)
-
-
-class UrgentQueue(_Model):
-    queue: Identifier
-    priority: int = Field(ge=0, le=100)

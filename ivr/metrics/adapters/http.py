@@ -44,12 +44,11 @@ from pydantic import BaseModel, Field
 from ivr.app import CATALOG
 from ivr.web import InvalidRequest, NotFound, read_query
 
-from . import kpi
-from .live import LiveMetrics
-from .prometheus import CONTENT_TYPE, exposition
-from .query import CutSizes, RangeRefused, kpi_window
-from .reducer import CenterState, KpiRow
-from .views import (
+from .. import kpi
+from ..prometheus import CONTENT_TYPE, exposition
+from ..query import CutSizes, RangeRefused, kpi_window
+from ..reducer import CenterState, KpiRow
+from ..views import (
     SSE_KEEPALIVE,
     agents_view,
     kpis_csv,
@@ -59,6 +58,7 @@ from .views import (
     timezone_of,
     utc_offset_seconds,
 )
+from .live import LiveMetrics
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -68,7 +68,7 @@ STATE = web.AppKey("metrics_state", CenterState)
 LIVE = web.AppKey("metrics_live", LiveMetrics)
 COLLECTOR = web.AppKey("metrics_collector", Collector)
 
-STATIC = Path(__file__).resolve().parent.parent / "web" / "static"
+STATIC = Path(__file__).resolve().parents[2] / "web" / "static"
 WALLBOARD_HTML = STATIC / "wallboard.html"
 WALLBOARD_ASSETS: Final = {"wallboard.js": "text/javascript", "wallboard.css": "text/css"}
 KPI_WRITE_ROWS: Final = 500

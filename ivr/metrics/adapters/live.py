@@ -51,33 +51,20 @@ import math
 import time
 from collections import Counter, deque
 from collections.abc import AsyncIterable, Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from ivr.ami.protocol import AmiMessage
 from ivr.log import get_logger
 
-from .events import DomainEvent
-from .intake import CallerKeyer, HeaderValue, from_ami
-from .reducer import CenterState, GroupConfig
+from ..events import DomainEvent
+from ..intake import CallerKeyer, HeaderValue, from_ami
+from ..reducer import CenterState
+from ..stats import PipelineStats
+from ..views import agents_view, snapshot_view
+from ..wallboard import Render, Snapshot, Update
 from .store import EventStore
-from .views import CatalogLike, agents_view, snapshot_view
 
 log = get_logger(__name__)
-
-Snapshot = dict[str, Any]
-"""One JSON-ready update as subscribers receive it (what `render` returns)."""
-Render = Callable[[CenterState, float], Snapshot]
-
-
-@dataclass(frozen=True, slots=True)
-class Update:
-    """One publish: what changed since the renderer's previous update, and the
-    whole snapshot as of this one (built on demand; later state changes do
-    not alter it)."""
-
-    changes: Snapshot
-    full: Callable[[], Snapshot]
 
 
 @runtime_checkable
@@ -134,52 +121,10 @@ def headers_of(message: AmiLike) -> Mapping[str, HeaderValue]:
     return out
 
 
-def group_configs(catalog: CatalogLike) -> dict[str, GroupConfig]:
-    """Reducer configuration of every skill group in the catalog."""
-    return {
-        queue.id: GroupConfig(
-            service_level_seconds=float(queue.service_level_seconds),
-            wrapup_seconds=float(queue.wrapup),
-            targets={
-                "service_level": queue.targets.service_level,
-                "answer_rate": queue.targets.answer_rate,
-                "abandon_rate": queue.targets.abandon_rate,
-                "asa_seconds": queue.targets.asa_seconds,
-                "aht_seconds": queue.targets.aht_seconds,
-            },
-        )
-        for queue in catalog.queues
-    }
-
-
 def default_render(state: CenterState, now: float) -> Snapshot:
     """A minimal update (the floor view); the service renders with `wallboard.Wallboard`."""
     snapshot = state.snapshot(now)
     return {"at": now, "queues": snapshot_view(snapshot), "agents": agents_view(snapshot)}
-
-
-@dataclass(slots=True)
-class PipelineStats:
-    """Counters of the pipeline since it was built (for /metrics and health)."""
-
-    messages: int = 0
-    """AMI messages read."""
-    events: int = 0
-    """Domain events produced by intake and applied to the state."""
-    rejected: int = 0
-    """AMI events intake refused (bad or missing headers); by reason in `rejects`."""
-    stored: int = 0
-    """Events the store accepted as new."""
-    store_errors: int = 0
-    """Failed store appends (each retried)."""
-    store_dropped: int = 0
-    """Events dropped unstored because the backlog hit `max_backlog`."""
-    published: int = 0
-    """Snapshots rendered and offered to subscribers."""
-    dropped: int = 0
-    """Updates dropped from slow subscribers' queues."""
-    recovered: int = 0
-    """Events replayed from the store by `recover()`."""
 
 
 _CLOSED = Update({}, dict)  # sentinel queued to end a subscription
