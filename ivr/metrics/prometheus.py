@@ -30,10 +30,9 @@ from prometheus_client.registry import Collector
 
 from ivr.catalog.model import Catalog
 
-from . import kpi
 from .reducer import CallCounts, CenterState, LiveCut, SeatState
 from .stats import PipelineStats
-from .views import TIER_ORDER, UNKNOWN, utc_offset_seconds
+from .views import TIER_ORDER, UNKNOWN, day_start_of
 
 __all__ = ["CONTENT_TYPE", "CenterCollector", "exposition"]
 
@@ -79,7 +78,7 @@ class CenterCollector:
     def collect(self) -> Iterator[Metric]:
         now = self._clock()
         snapshot = self._state.snapshot(now)
-        day = kpi.day_start(now, utc_offset_seconds(self._catalog, now))
+        day = day_start_of(self._catalog, now)
 
         def today(group_by: LiveCut) -> list[CallCounts]:
             return self._state.today_counts(now, day, group_by)

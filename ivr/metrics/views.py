@@ -128,6 +128,11 @@ def timezone_of(catalog: Catalog | None) -> tzinfo:
         return UTC
 
 
+def day_start_of(catalog: Catalog | None, now: float) -> float:
+    """Local midnight of `now` in the center's time zone (UTC without a catalog)."""
+    return kpi.center_day_start(now, catalog.center.timezone if catalog is not None else "UTC")
+
+
 def utc_offset_seconds(catalog: Catalog | None, now: float) -> int:
     """The center's UTC offset at `now`, for `CenterState.today`."""
     offset = datetime.fromtimestamp(now, timezone_of(catalog)).utcoffset()
@@ -475,7 +480,7 @@ def live_sections(state: CenterState, catalog: Catalog | None, now: float) -> di
     Costs no pass over today's calls or the seats: a few milliseconds at any
     size of day, so it can run on every publish.
     """
-    day = kpi.day_start(now, utc_offset_seconds(catalog, now))
+    day = day_start_of(catalog, now)
     today = [row for group_by in _WALLBOARD_CUTS for row in state.today_counts(now, day, group_by)]
     return wallboard_sections(state.floor(now), today, state.today_intervals(now, day), catalog, now)
 

@@ -44,19 +44,18 @@ from pydantic import BaseModel, Field
 from ivr.app import CATALOG
 from ivr.web import InvalidRequest, NotFound, read_query
 
-from .. import kpi
 from ..prometheus import CONTENT_TYPE, exposition
 from ..query import CutSizes, RangeRefused, kpi_window
 from ..reducer import CenterState, KpiRow
 from ..views import (
     SSE_KEEPALIVE,
     agents_view,
+    day_start_of,
     kpis_csv,
     kpis_view,
     queues_view,
     sse_event,
     timezone_of,
-    utc_offset_seconds,
 )
 from .live import LiveMetrics
 
@@ -111,11 +110,10 @@ def kpis_handler(*, clock: Callable[[], float] = time.time) -> Handler:
         catalog = request.app[CATALOG]
         tz, sizes = timezone_of(catalog), CutSizes.of(catalog)
         now = clock()
-        offset = utc_offset_seconds(catalog, now)
         try:
             window = kpi_window(
                 query.from_, query.to, query.interval, query.group_by,
-                now=now, day_start=kpi.day_start(now, offset), sizes=sizes,
+                now=now, day_start=day_start_of(catalog, now), sizes=sizes,
             )  # fmt: skip
         except RangeRefused as exc:
             raise InvalidRequest(
@@ -164,7 +162,7 @@ async def snapshot(request: web.Request) -> web.StreamResponse:
 async def queues(request: web.Request) -> web.StreamResponse:
     """Skill groups now and today (the live sums: no pass over the day's calls)."""
     state, catalog, now = request.app[STATE], request.app[CATALOG], time.time()
-    today = state.today_counts(now, kpi.day_start(now, utc_offset_seconds(catalog, now)), "group")
+    today = state.today_counts(now, day_start_of(catalog, now), "group")
     return web.json_response({"at": now, "queues": queues_view(state.snapshot(now), today, catalog)})
 
 
