@@ -338,6 +338,22 @@ def cmd_native(args: argparse.Namespace) -> int:
     return 0
 
 
+def _scheduling(command: str) -> Callable[[argparse.Namespace], int]:
+    """A scheduling subcommand (ivr/scheduling/commands.py) with the settings and catalog loaded."""
+
+    def run(args: argparse.Namespace) -> int:
+        from ivr.scheduling import commands
+
+        settings = _settings(args)
+        catalog = _catalog(settings, command)
+        if catalog is None:
+            return 1
+        handler: Callable[[Settings, Catalog, argparse.Namespace], int] = getattr(commands, command)
+        return handler(settings, catalog, args)
+
+    return run
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="ivr",
@@ -427,6 +443,51 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--store", help="event store (default: RUN_DIR/events.sqlite3)")
     p.add_argument("--queue-log", help="Asterisk queue_log (default: RUN_DIR/log/queue_log)")
     p.add_argument("--since", type=float, help="only events at or after this epoch time")
+
+    def window(p: argparse.ArgumentParser, days: int) -> None:
+        p.add_argument("--first-day", help="first local day, YYYY-MM-DD (default: tomorrow)")
+        p.add_argument("--days", type=int, default=days, help=f"days (1-14, default {days})")
+        p.add_argument("--method", choices=("seasonal", "model", "best"), default="best",
+                       help="forecast: seasonal averages, the time-series model, or the better on held-out days")
+
+    p = add("history", _scheduling("history"),
+            "Interval history for the forecast: generate demo weeks (the case study's curve) or show what is stored.")
+    catalog_options(p)
+    p.add_argument("action", choices=("generate", "show"))
+    p.add_argument("--days", type=int, default=56, help="generate: days of history ending yesterday (default 56)")
+    p.add_argument("--first-day", help="generate: first local day (default: DAYS ago)")
+    p.add_argument("--calls-per-day", type=float, default=1200,
+                   help="generate: calls a day (default 1200, what the demo's 30 seats take; case study: 108000)")
+    p.add_argument("--seed", type=int, default=95588)
+
+    p = add("forecast", _scheduling("forecast"), "Forecast calls and handle time per group and 15-minute interval.")
+    catalog_options(p)
+    window(p, 1)
+    p.add_argument("--csv", help="also write the intervals to this CSV file")
+    p.add_argument("--accuracy", action="store_true", help="report WAPE of both methods on held-out days instead")
+    p.add_argument("--holdout-days", type=int, default=7, help="with --accuracy (default 7)")
+
+    p = add("staffing", _scheduling("staffing"),
+            "Agents required per group and interval (Erlang C, Erlang A where callers abandon).")
+    catalog_options(p)
+    window(p, 1)
+
+    p = add("schedule", _scheduling("schedule"),
+            "Shift plans: build (CP-SAT) a draft, show it (CSV), publish it, simulate it, or draw a day (SVG).")
+    catalog_options(p)
+    p.add_argument("action", choices=("build", "show", "publish", "simulate", "chart"))
+    window(p, 7)
+    p.add_argument("--plan", type=int, help="plan id (default: the newest)")
+    p.add_argument("--seat", help="show: one agent's shifts")
+    p.add_argument("--day", help="chart: the local day to draw (default: the plan's first)")
+    p.add_argument("--out", help="show: CSV file (default stdout); chart: SVG file")
+    p.add_argument("--time-limit", type=float, default=60, help="build: solver seconds (default 60)")
+    p.add_argument("--workers", type=int, default=2, help="build: solver threads (default 2)")
+    p.add_argument("--simulation-rounds", type=int, default=0, choices=range(4), metavar="N",
+                   help="build: check by simulation and solve again with more agents where it is short, N times (0-3)")
+    p.add_argument("--runs", type=int, default=5, help="simulate: runs with different seeds (1-10, default 5)")
+    p.add_argument("--seed", type=int, default=0, help="simulate: seed of the first run")
+    p.add_argument("--top", type=int, default=20, help="simulate: short hours to print")
     return parser
 
 

@@ -41,6 +41,7 @@ from ivr.health.feature import FEATURE as HEALTH
 from ivr.log import get_logger
 from ivr.metrics.feature import FEATURE as METRICS
 from ivr.reload.feature import FEATURE as RELOAD
+from ivr.scheduling.feature import FEATURE as SCHEDULING
 from ivr.settings import Settings
 from ivr.survey.feature import FEATURE as SURVEY
 from ivr.web import Api, TokenStore
@@ -48,7 +49,7 @@ from ivr.web.site import GuardedSite, http_runner
 
 log = get_logger(__name__)
 
-FEATURES: tuple[Feature, ...] = (METRICS, AUDIT, AGENTS, EMERGENCY, RELOAD, CALLFLOW, SURVEY, HEALTH)
+FEATURES: tuple[Feature, ...] = (METRICS, AUDIT, AGENTS, EMERGENCY, RELOAD, CALLFLOW, SURVEY, SCHEDULING, HEALTH)
 
 
 def build_api(settings: Settings) -> Api:

@@ -132,6 +132,11 @@ class Settings(BaseSettings):
         return self.run_dir / "emergency.sqlite3"
 
     @property
+    def schedule_db(self) -> Path:
+        """Shift plans and interval history (ivr.scheduling), shared by the service and the CLI."""
+        return self.run_dir / "schedule.sqlite3"
+
+    @property
     def sounds_dir(self) -> Path:
         """Built prompts (`ivr prompts build`), mounted in the PBX as /srv/ivr/sounds."""
         return self.run_dir / "sounds"

@@ -41,6 +41,7 @@ from yaml.resolver import Resolver
 
 from ivr.catalog.errors import MAX_REPORTED, CatalogError, CatalogIssue, quote_value
 from ivr.catalog.model import Catalog, Queue
+from ivr.catalog.scheduling import Contract
 
 PathPart = str | int
 # A problem found in a valid structure: the path parts to it and the reason.
@@ -115,10 +116,12 @@ def cross_check(catalog: Catalog) -> list[Problem]:
         ("numbers", [number.number for number in catalog.numbers]),
         ("numbers", [number.id for number in catalog.numbers]),
         ("seats", [seat.id for seat in catalog.seats]),
+        (("scheduling", "patterns"), [pattern.id for pattern in catalog.scheduling.patterns]),
     ):
         for dup in _duplicates(values):
             index = len(values) - 1 - values[::-1].index(dup)
-            problems.append(((field, index), f"duplicate '{dup}'"))
+            where = field if isinstance(field, tuple) else (field,)
+            problems.append(((*where, index), f"duplicate '{dup}'"))
 
     try:
         ZoneInfo(catalog.center.timezone)
@@ -150,6 +153,38 @@ def cross_check(catalog: Catalog) -> list[Problem]:
             if queue_id not in queues:
                 problems.append((("seats", i, "skills", queue_id), f"unknown queue '{queue_id}'"))
     problems += _tier_routing(catalog, queues)
+    problems += _contracts(catalog)
+    return problems
+
+
+def _contracts(catalog: Catalog) -> list[Problem]:
+    """Contracts name real shift patterns and can be worked: enough days left
+    after the days off, and hours a week that the patterns can fill."""
+    problems: list[Problem] = []
+    patterns = {pattern.id: pattern for pattern in catalog.scheduling.patterns}
+    if catalog.scheduling.calendar is not None and catalog.scheduling.calendar not in catalog.calendars:
+        problems.append((("scheduling", "calendar"), f"unknown calendar '{catalog.scheduling.calendar}'"))
+    contracts: list[tuple[tuple[PathPart, ...], Contract]] = [
+        (("scheduling", "default_contract"), catalog.scheduling.default_contract)
+    ]
+    contracts += [(("seats", i, "contract"), seat.contract) for i, seat in enumerate(catalog.seats) if seat.contract]
+    for where, contract in contracts:
+        for j, pattern_id in enumerate(contract.patterns):
+            if pattern_id not in patterns:
+                problems.append(((*where, "patterns", j), f"unknown shift pattern '{pattern_id}'"))
+        if 7 - len(set(contract.days_off)) < contract.days_per_week:
+            problems.append(
+                ((*where, "days_off"), f"{contract.days_per_week} working days do not fit beside the days off")
+            )
+        usable = [patterns[p] for p in contract.patterns if p in patterns] or list(patterns.values())
+        if usable:
+            longest = max(pattern.paid_minutes for pattern in usable) * contract.days_per_week / 60
+            if longest < contract.hours_per_week:
+                reason = (
+                    f"{contract.hours_per_week:g} h a week cannot be worked in {contract.days_per_week} shifts"
+                    f" of at most {longest / contract.days_per_week:g} paid hours"
+                )
+                problems.append(((*where, "hours_per_week"), reason))
     return problems
 
 

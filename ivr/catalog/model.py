@@ -24,6 +24,7 @@ from pydantic import AfterValidator, BaseModel, Field
 
 from ivr.catalog.fields import CATALOG_MODEL_CONFIG, DisplayText, Identifier, LanguageCode
 from ivr.catalog.menus import Menu
+from ivr.catalog.scheduling import Contract, Scheduling
 
 SeatId = Annotated[str, Field(pattern=r"^[1-9][0-9]{2,5}$")]
 DialedNumber = Annotated[str, Field(pattern=r"^[0-9]{3,15}$")]
@@ -173,6 +174,9 @@ class Seat(_Model):
     name: DisplayText
     # queue id -> penalty (proficiency): 0 is the strongest skill.
     skills: dict[Identifier, Annotated[int, Field(ge=0, le=10)]]
+    # Hours, days and shift patterns this agent is employed for (None: the
+    # catalog's `scheduling.default_contract`).
+    contract: Contract | None = None
 
 
 class TierPolicy(_Model):
@@ -202,6 +206,11 @@ class Catalog(_Model):
     lost_card: UrgentQueue | None = None
     # Opening hours that lines refer to by name (`numbers[].hours`).
     calendars: dict[Identifier, Calendar] = {}
+    # Central scheduling: shift patterns, contracts, occupancy cap, shrinkage.
+    scheduling: Scheduling = Scheduling.model_validate({})
+
+    def contract(self, seat: Seat) -> Contract:
+        return seat.contract or self.scheduling.default_contract
 
     def queue(self, queue_id: str) -> Queue:
         for queue in self.queues:

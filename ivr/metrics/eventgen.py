@@ -138,8 +138,12 @@ EVENTS: tuple[Event, ...] = (
     ),
     Event(
         "MemberAdded",
-        ("at: float", "queue: str", "agent: str", "paused: bool = False"),
-        "A seat joined a queue (logged in to a skill group).",
+        ("at: float", "queue: str", "agent: str", "paused: bool = False", "status: int | None = None"),
+        """A seat joined a queue (logged in to a skill group).
+
+        `status` is the device state Asterisk reported with it (5 unavailable: a
+        seat added while its phone is not registered is not in seat); None
+        where the event had none.""",
     ),
     Event(
         "MemberRemoved",

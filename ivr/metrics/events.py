@@ -569,12 +569,18 @@ class MemberPaused(_Event):
 @mypyc_attr(acyclic=True)
 @dataclass(kw_only=True, init=False, unsafe_hash=True)
 class MemberAdded(_Event):
-    """A seat joined a queue (logged in to a skill group)."""
+    """A seat joined a queue (logged in to a skill group).
+
+    `status` is the device state Asterisk reported with it (5 unavailable: a
+    seat added while its phone is not registered is not in seat); None
+    where the event had none.
+    """
 
     at: Final[float]
     queue: Final[str]
     agent: Final[str]
     paused: Final[bool]
+    status: Final[int | None]
 
     def __init__(
         self,
@@ -583,11 +589,13 @@ class MemberAdded(_Event):
         queue: str,
         agent: str,
         paused: bool = False,
+        status: int | None = None,
     ) -> None:
         self.at = at
         self.queue = queue
         self.agent = agent
         self.paused = paused
+        self.status = status
 
     def identity(self) -> tuple[Any, ...]:
         return (
@@ -596,6 +604,7 @@ class MemberAdded(_Event):
             self.queue,
             self.agent,
             self.paused,
+            self.status,
         )
 
 

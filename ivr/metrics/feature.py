@@ -30,6 +30,7 @@ from ivr.web import Api
 
 from .adapters.http import (
     COLLECTOR,
+    EXTRA_COLLECTORS,
     LIVE,
     STATE,
     KpiQuery,
@@ -72,6 +73,7 @@ async def context(app: web.Application) -> AsyncIterator[None]:
     log.info("metrics_recovered", events=replayed, store=str(settings.event_store), frozen=gc.get_freeze_count())
     app[STATE], app[LIVE] = state, live
     app[COLLECTOR] = CenterCollector(state, catalog, clock=time.time, pipeline=live.stats)
+    app[EXTRA_COLLECTORS] = []
 
     client = AmiClient(
         "127.0.0.1", settings.ami_port, settings.ami_metrics_user,

@@ -472,14 +472,16 @@ def _member_paused(h: _Headers, received_at: float, key: CallerKeyer) -> DomainE
 
 
 _MEMBER = ("Timestamp", "Queue", *_SEAT, "Paused")
+_MEMBER_ADDED = (*_MEMBER, "Status")
 
 
 def _member_added(h: _Headers, received_at: float, key: CallerKeyer) -> DomainEvent:
-    stamp, queue, member, name, interface, location, paused = h.values(_MEMBER)
+    stamp, queue, member, name, interface, location, paused, status = h.values(_MEMBER_ADDED)
     at = _event_time(stamp, received_at)
     return MemberAdded(
-        at=at, queue=_text(queue, "Queue"), agent=_agent(member, name, interface, location), paused=_flag(paused)
-    )
+        at=at, queue=_text(queue, "Queue"), agent=_agent(member, name, interface, location), paused=_flag(paused),
+        status=_integer(status, "Status") if status else None,
+    )  # fmt: skip
 
 
 def _member_removed(h: _Headers, received_at: float, key: CallerKeyer) -> DomainEvent:

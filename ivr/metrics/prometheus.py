@@ -229,8 +229,9 @@ class CenterCollector:
         )  # fmt: skip
 
 
-def exposition(collector: Collector) -> bytes:
-    """The Prometheus text format of one collector, from a registry of its own."""
+def exposition(*collectors: Collector) -> bytes:
+    """The Prometheus text format of the collectors, from a registry of their own."""
     registry = CollectorRegistry(auto_describe=False)
-    registry.register(collector)
+    for collector in collectors:
+        registry.register(collector)
     return generate_latest(registry)

@@ -50,9 +50,12 @@ def settings(run_dir: Path):  # type: ignore[no-untyped-def]
     own test with a calendar closed today), and that only the platinum line
     asks for a post-call rating: a survey keeps every answered caller on the
     line ~15 s longer, and most tests' calls do not need it (test_routing.py
-    and test_metrics.py rate platinum calls)."""
+    and test_metrics.py rate platinum calls). The adherence tolerance is 0:
+    an agent out of adherence is raised at once (test_scheduling.py), where
+    the demo's 5 minutes would make a test wait them out."""
     path = run_dir.parent / "callcenter.yaml"
-    return test_settings(run_dir, catalog=catalog_copy(path, always_open=True, survey_lines={"platinum"}))
+    catalog = catalog_copy(path, always_open=True, survey_lines={"platinum"}, adherence_tolerance=0)
+    return test_settings(run_dir, catalog=catalog)
 
 
 @pytest.fixture(scope="session")

@@ -58,11 +58,13 @@ def test_settings(run_dir: Path, **overrides: object) -> Settings:
 
 
 def catalog_copy(
-    path: Path, *, always_open: bool = False, closed_on: str | None = None, survey_lines: set[str] | None = None
+    path: Path, *, always_open: bool = False, closed_on: str | None = None, survey_lines: set[str] | None = None,
+    adherence_tolerance: int | None = None,
 ) -> Path:
     """Write the real catalog to `path` with the office calendar open around the
-    clock, or closed all day on `closed_on` (YYYY-MM-DD, a holiday), and the
-    post-call survey only on `survey_lines` (line ids) when given."""
+    clock, or closed all day on `closed_on` (YYYY-MM-DD, a holiday), the
+    post-call survey only on `survey_lines` (line ids) and the adherence
+    tolerance (minutes) when given."""
     import yaml
 
     data = yaml.safe_load((REPO / "callcenter.yaml").read_text(encoding="utf-8"))
@@ -75,6 +77,8 @@ def catalog_copy(
                       holidays=[], workdays={})  # fmt: skip
     if closed_on:
         office.update(holidays=[closed_on], workdays={})
+    if adherence_tolerance is not None:
+        data["scheduling"]["adherence_tolerance_minutes"] = adherence_tolerance
     path.write_text(yaml.safe_dump(data, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
 
@@ -444,7 +448,9 @@ class IvrService:
         except urllib.error.HTTPError as exc:
             return exc.code, exc.read(), dict(exc.headers)
 
-    def post(self, path: str, body: bytes | None, token: str | None = "supervisor-demo") -> tuple[int, Any]:
+    def post(
+        self, path: str, body: bytes | None, token: str | None = "supervisor-demo", timeout: float = 15
+    ) -> tuple[int, Any]:
         import json
 
         request = urllib.request.Request(
@@ -454,7 +460,7 @@ class IvrService:
         if token:
             request.add_header("Authorization", f"Bearer {token}")
         try:
-            with urllib.request.urlopen(request, timeout=15) as response:
+            with urllib.request.urlopen(request, timeout=timeout) as response:
                 return response.status, json.loads(response.read())
         except urllib.error.HTTPError as exc:
             return exc.code, json.loads(exc.read())

@@ -32,7 +32,8 @@ PACKAGE = ROOT / "ivr"
 
 # The feature packages: each a domain core with its storage and adapters (ivr/app.py).
 FEATURES = (
-    "ivr.agents", "ivr.audit", "ivr.callflow", "ivr.emergency", "ivr.health", "ivr.metrics", "ivr.reload", "ivr.survey",
+    "ivr.agents", "ivr.audit", "ivr.callflow", "ivr.emergency", "ivr.health", "ivr.metrics", "ivr.reload",
+    "ivr.scheduling", "ivr.survey",
 )  # fmt: skip
 # Lowest first; a module may import its own layer and those below it. A module
 # is in the layer of the longest prefix that names it, except a feature's

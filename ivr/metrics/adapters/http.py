@@ -66,6 +66,13 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 STATE = web.AppKey("metrics_state", CenterState)
 LIVE = web.AppKey("metrics_live", LiveMetrics)
 COLLECTOR = web.AppKey("metrics_collector", Collector)
+# Other features' Prometheus collectors, exposed on the same /metrics (the
+# metrics context creates the list; scheduling adds its floor gauges).
+EXTRA_COLLECTORS = web.AppKey("metrics_extra_collectors", list[Collector])
+# Fills the schedule's figures (scheduled seconds, in-seat rate, adherence) into
+# KPI rows: set by the scheduling feature; without it those fields stay null.
+KpiScheduler = Callable[[list[KpiRow], float, float, str | None, int | None], Awaitable[list[KpiRow]]]
+KPI_SCHEDULE: web.AppKey[KpiScheduler] = web.AppKey("metrics_kpi_schedule")
 
 STATIC = Path(__file__).resolve().parents[2] / "web" / "static"
 WALLBOARD_HTML = STATIC / "wallboard.html"
@@ -127,6 +134,9 @@ def kpis_handler(*, clock: Callable[[], float] = time.time) -> Handler:
                 await asyncio.sleep(0)  # let calls and events through between slices
             else:
                 rows = step
+        scheduler = request.app.get(KPI_SCHEDULE)
+        if scheduler is not None:
+            rows = await scheduler(rows, window.start, window.end, group_by, window.interval or None)
         if query.format == "csv":
             response = web.StreamResponse(
                 headers={"Content-Type": "text/csv; charset=utf-8",
@@ -211,4 +221,5 @@ def stream_handler(
 
 async def metrics(request: web.Request) -> web.StreamResponse:
     """The Prometheus exposition. Runs on the loop thread on purpose: the state is not locked."""
-    return web.Response(body=exposition(request.app[COLLECTOR]), headers={"Content-Type": CONTENT_TYPE})
+    collectors = (request.app[COLLECTOR], *request.app.get(EXTRA_COLLECTORS, ()))
+    return web.Response(body=exposition(*collectors), headers={"Content-Type": CONTENT_TYPE})

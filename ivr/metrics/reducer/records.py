@@ -98,6 +98,12 @@ class KpiRow:
     utilization: float | None = None
     occupancy: float | None = None
     in_seat_rate: float | None = None
+    # Seconds callers waited in the queue, answered, abandoned, exited or still
+    # waiting: abandoned / wait_seconds estimates the callers' patience rate
+    # (Erlang A, ivr.scheduling.staffing).
+    wait_seconds: float = 0.0
+    # Time in adherence to the published schedule / scheduled time (ivr.scheduling.adherence).
+    adherence: float | None = None
 
 
 LiveCut = Literal["group", "line", "tier", "language"] | None

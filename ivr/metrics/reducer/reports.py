@@ -45,6 +45,7 @@ class _Acc:
     talk: int = 0
     wrapup: int = 0
     longest_wait: float | None = None
+    waited: int = 0  # exact units
     ring_no_answer: int = 0
     fcr: list[list[int]] = field(default_factory=lambda: [[0, 0, 0] for _ in kpi.FCR_WINDOWS])
     surveys: int = 0
@@ -54,6 +55,7 @@ class _Acc:
     scheduled: float | None = None
 
     def wait(self, seconds: float) -> None:
+        self.waited += to_exact(seconds)
         if self.longest_wait is None or seconds > self.longest_wait:
             self.longest_wait = seconds
 
@@ -96,6 +98,7 @@ class _Acc:
             surveys=self.surveys,
             csat_mean=kpi.csat_mean(self.rating_total, self.surveys),
             csat_satisfied_share=kpi.csat_top_two_box(self.satisfied, self.surveys),
+            wait_seconds=from_exact(self.waited),
         )
         if not agent_time:
             return row
@@ -344,6 +347,19 @@ class Reports(Transitions):
                     edge = min(e, kpi.interval_start(s, interval) + interval) if interval else e
                     accs.get(s, name if per_agent else None).add_seat_time(state, edge - s)
                     s = edge
+
+    def seat_timeline(self, agent: str, lo: float, hi: float) -> list[tuple[float, float, SeatState]]:
+        """A seat's states inside [lo, hi), clipped; empty for a seat never seen
+        (adherence and in-seat rate, ivr.scheduling)."""
+        seat = self._seats.get(agent)
+        if seat is None:
+            return []
+        out = []
+        for start, end, state in seat.timeline(max(hi, seat.since)):
+            s, e = max(start, lo), min(end, hi)
+            if s < e:
+                out.append((s, e, state))
+        return out
 
     @staticmethod
     def _count_schedule(accs: _Accs, schedule: Schedule, from_ts: float, to_ts: float, group_by: GroupBy) -> None:

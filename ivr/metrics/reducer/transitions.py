@@ -198,7 +198,7 @@ class Transitions:
         seat = self._seat(event.agent, event.at)
         at = self._advance(seat, event.at)
         seat.memberships.add(event.queue)
-        seat.device_gone = False
+        seat.device_gone = event.status is not None and event.status in _DEVICE_GONE
         if event.paused:
             seat.paused_in[event.queue] = ""
         else:

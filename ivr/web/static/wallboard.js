@@ -402,11 +402,60 @@ document.getElementById("login").addEventListener("submit", (event) => {
   window.location.reload();
 });
 
-window.wallboard = { render, get last() { return last; } };
+// The floor panel (ivr.scheduling): required vs scheduled vs logged-in agents
+// per group now, in-seat rate and adherence today, read every 30 s.
+const FLOOR_URL = "/api/schedule/floor";
+const ADHERENCE_URL = "/api/schedule/adherence?group_by=group";
+
+function renderFloor(floor, adherence) {
+  const tbody = document.getElementById("floor");
+  const today = new Map((adherence.rows || []).map((r) => [r.group, r]));
+  const out = new Map();
+  for (const a of floor.out_of_adherence || []) out.set(a.group, (out.get(a.group) || 0) + 1);
+  tbody.textContent = "";
+  for (const g of floor.groups) {
+    const t = today.get(g.group) || {};
+    const next = g.intervals.slice(0, 16).filter((_, i) => i % 4 === 0)
+      .map((i) => i.required + "/" + i.scheduled).join("  ");
+    if (g.required === null && !g.scheduled && !g.logged_in) continue;
+    const tr = el("tr", { "data-group": g.group });
+    const short = g.required !== null && g.logged_in < g.required;
+    for (const [text, cls] of [
+      [g.group, ""], [g.required === null ? "–" : String(g.required), ""], [String(g.scheduled), ""],
+      [String(g.logged_in), short ? "bad" : ""], [String(g.on_the_phones), ""],
+      [fmt(t.in_seat_rate, "pct"), ""], [fmt(t.adherence, "pct"), ""],
+      [String(out.get(g.group) || 0), out.get(g.group) ? "bad" : ""], [next, "series"],
+    ]) {
+      const td = el("td", cls ? { class: cls } : {}, text);
+      tr.appendChild(td);
+    }
+    tbody.appendChild(tr);
+  }
+  document.getElementById("floor-note").textContent = floor.published
+    ? "" : "No published schedule covers today (ivr schedule build, then publish).";
+  document.body.dataset.floorUpdates = String(Number(document.body.dataset.floorUpdates || 0) + 1);
+}
+
+async function loadFloor() {
+  try {
+    const [f, a] = await Promise.all([FLOOR_URL, ADHERENCE_URL].map((url) =>
+      fetch(url, { headers: authHeaders(), cache: "no-store" }).then((r) => {
+        if (!r.ok) throw new Error(url + ": HTTP " + r.status);
+        return r.json();
+      })));
+    renderFloor(f, a);
+  } catch (e) {
+    showError(e);
+  }
+}
+
+window.wallboard = { render, renderFloor, get last() { return last; } };
 setInterval(tick, 1000);
 if (!token) {
   askForToken("Enter a viewer token (or open /wallboard#token=...)");
 } else {
+  loadFloor();
+  setInterval(loadFloor, 30000);
   loadSnapshot()
     .then(listen, (e) => {
       if (e instanceof Refused) { setStatus("error"); askForToken(e.message); } else { showError(e); listen(); }

@@ -430,3 +430,15 @@ def test_the_recorded_transcript_gives_the_same_events_read_in_place() -> None:
     in_place = [from_ami(m, NOW, KEY) for m in messages]
     assert in_place == [from_ami(headers_of(m), NOW, KEY) for m in messages]
     assert sum(e is not None for e in in_place) == 3 * 8  # the transcript's 8 queue events, three times
+
+
+def test_seat_added_while_its_phone_is_unregistered_is_not_in_seat() -> None:
+    """QueueMemberAdded carries the device state: a seat logged in to its skills
+    (auto login, a supervisor's login) with no phone registered stays logged out."""
+    added = {"Event": "QueueMemberAdded", "Timestamp": "1699999999.0", "Queue": "korean", "MemberName": "1013",
+             "Interface": "PJSIP/1013", "StateInterface": "PJSIP/1013", "Paused": "0", "Status": "5"}  # fmt: skip
+    state = CenterState({})
+    state.apply(from_ami(added, NOW, KEY))
+    assert state.agent_snapshot("1013", NOW).state.value == "logged_out"
+    state.apply(from_ami({**added, "MemberName": "1011", "Interface": "PJSIP/1011", "Status": "1"}, NOW, KEY))
+    assert state.agent_snapshot("1011", NOW).state.value == "available"
