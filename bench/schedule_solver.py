@@ -1,6 +1,6 @@
 """Shift planner (ivr.scheduling.shifts): solve times and plan quality for a week.
 
-Run: `.venv/bin/python bench/schedule_solver.py` (about 2.5 minutes: the demo
+Run: `.venv/bin/python bench/schedule_solver.py` (about 75 s: the demo
 week, then the case-study week; `--only demo` for ~30 s, `--help` for
 options). CP-SAT runs on `--workers` (2) threads; the machine is shared, so
 wall times vary by a few tens of percent from run to run.

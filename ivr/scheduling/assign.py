@@ -112,9 +112,18 @@ class Linear:
         return sum(cost * values[var] for var, cost in self.costs.items())
 
     def solve(
-        self, limit: float, workers: int, seed: int, *, zero: Collection[int] = (), hint: Sequence[int] | None = None
+        self,
+        limit: float,
+        workers: int,
+        seed: int,
+        *,
+        zero: Collection[int] = (),
+        hint: Sequence[int] | None = None,
+        gap: float = 0.0,
     ) -> Solution:
-        """CP-SAT's best solution within `limit` seconds; the variables in `zero` are fixed at 0."""
+        """CP-SAT's best solution within `limit` seconds; the variables in `zero` are
+        fixed at 0. CP-SAT stops early once its objective is within `gap` (relative)
+        of its bound; the status is "OPTIMAL" only when the two meet."""
         model = cp.CpModel()
         xs = [model.new_int_var(lo, 0 if var in zero else hi, "") for var, (lo, hi) in enumerate(self.bounds)]
         for variables, coefs, lo, hi in self.rows:
@@ -138,10 +147,14 @@ class Linear:
         solver.parameters.symmetry_level = 0
         solver.parameters.max_presolve_iterations = 1
         solver.parameters.max_num_cuts = 0
+        solver.parameters.relative_gap_limit = gap
         status = solver.status_name(solver.solve(model))
         if status not in STATUS_RANK:
             raise NoSolution(status)
-        return Solution([int(v) for v in solver.values(xs)], status, round(solver.objective_value))
+        objective = round(solver.objective_value)
+        if status == "OPTIMAL" and solver.best_objective_bound < objective - 0.5:
+            status = "FEASIBLE"  # stopped by the gap limit, not proven
+        return Solution([int(v) for v in solver.values(xs)], status, objective)
 
     def relax(self, limit: float) -> Relaxation | None:
         """The LP relaxation's optimum (GLOP), with reduced costs; None if GLOP did not reach it."""

@@ -135,8 +135,9 @@ def staffing(settings: Settings, catalog: Catalog, args: argparse.Namespace) -> 
     try:
         first = _day(args.first_day, catalog, 1)
         history = _history_before(store, catalog, first)
+        parts = planning.shrinkage_parts(catalog, *store.seat_time((first - timedelta(days=28)).isoformat()))
         demand = planning.demand_for(catalog, history, first, args.days, args.method)
-        needed = planning.requirements_for(catalog, history, demand)
+        needed = planning.requirements_for(catalog, history, demand, sum(p.used for p in parts))
     except planning.PlanningError as exc:
         print(f"ivr staffing: {exc}", file=sys.stderr)
         return 1
@@ -146,8 +147,10 @@ def staffing(settings: Settings, catalog: Catalog, args: argparse.Namespace) -> 
     for r in needed:
         if r.group not in peak or r.scheduled > peak[r.group].scheduled:
             peak[r.group] = r
-    print(f"staffing for {args.days} day(s) from {first} (occupancy cap {catalog.scheduling.occupancy_cap:.0%},"
-          f" shrinkage {catalog.scheduling.shrinkage_total:.0%}); peak interval per group:")  # fmt: skip
+    print(f"shrinkage {sum(p.used for p in parts):.1%}:", ", ".join(
+        f"{p.reason} {p.used:.1%} ({'measured' if p.measured is not None else 'catalog'})" for p in parts))
+    print(f"staffing for {args.days} day(s) from {first} (occupancy cap {catalog.scheduling.occupancy_cap:.0%});"
+          " peak interval per group:")  # fmt: skip
     print(f"  {'group':<12} {'when':<10} {'calls':>7} {'aht':>5} {'agents':>6} {'sched':>6} {'SL':>6} model")
     for group, r in sorted(peak.items(), key=lambda kv: -kv[1].scheduled):
         print(f"  {group:<12} {_hhmm(r.start, catalog):<10} {r.calls:>7.1f} {r.aht:>5.0f} {r.agents:>6}"
@@ -172,10 +175,11 @@ def _schedule(store: ScheduleStore, settings: Settings, catalog: Catalog, args: 
     who = f"cli:{getpass.getuser()}"
     if args.action == "build":
         first = _day(args.first_day, catalog, 1)
+        seat_time = store.seat_time((first - timedelta(days=28)).isoformat())
         built = planning.build_schedule(
             catalog, _history_before(store, catalog, first), first, args.days,
             method=args.method, time_limit=args.time_limit, workers=args.workers,
-            simulation_rounds=args.simulation_rounds,
+            simulation_rounds=args.simulation_rounds, shrinkage=planning.measured_shrinkage_total(catalog, seat_time),
         )  # fmt: skip
         info = store.save_plan(built.plan, built.requirements, window=built.window, by=who,
                                at=datetime.now(UTC).timestamp())  # fmt: skip

@@ -33,7 +33,7 @@ from ivr.app import CATALOG, SETTINGS, Feature
 from ivr.catalog.model import Catalog
 from ivr.log import get_logger
 from ivr.metrics.adapters.http import EXTRA_COLLECTORS, KPI_SCHEDULE, STATE
-from ivr.metrics.reducer import KpiRow
+from ivr.metrics.reducer import KpiRow, SeatState
 from ivr.settings import Settings
 from ivr.web import Api
 
@@ -82,6 +82,7 @@ class FloorWatch:
         # Set by a publish or an edit: the next round runs at once.
         self.wake = asyncio.Event()
         self.current: dict[str, OutOfAdherence] = {}
+        self.sampled_at: float | None = None
         self.groups: list[FloorGroup] = []
         self.today: dict[str, tuple[float | None, float | None]] = {}  # group -> (in-seat rate, adherence)
 
@@ -136,6 +137,26 @@ async def _watch_floor(app: web.Application, watch: FloorWatch, now: float) -> N
 
     watch.groups, alerts, watch.today = await asyncio.to_thread(compute)
     watch.update(alerts)
+    await _sample_seat_time(app, watch, now)
+
+
+async def _sample_seat_time(app: web.Application, watch: FloorWatch, now: float) -> None:
+    """Logged-in and paused-by-reason seconds since the last round (the measured
+    shrinkage of `ivr staffing`); a gap longer than two rounds (the service was
+    down) is not counted."""
+    last, watch.sampled_at = watch.sampled_at, now
+    if last is None or not 0 < now - last <= 2 * WATCH_EVERY:
+        return
+    elapsed = now - last
+    agents = app[STATE].snapshot(now).agents
+    logged_in = sum(elapsed for a in agents if a.state is not SeatState.LOGGED_OUT)
+    paused: dict[str, float] = {}
+    for a in agents:
+        if a.state is SeatState.PAUSED:
+            reason = a.paused_reason or "unspecified"
+            paused[reason] = paused.get(reason, 0.0) + elapsed
+    day = planning.local_day(app[CATALOG], now).isoformat()
+    await asyncio.to_thread(app[SCHEDULES].add_seat_time, day, logged_in, paused)
 
 
 async def _every(seconds: float, name: str, job: Any, wake: asyncio.Event | None = None) -> None:

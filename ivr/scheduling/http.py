@@ -196,17 +196,26 @@ async def get_staffing(request: web.Request) -> web.Response:
     catalog = request.app[CATALOG]
     first, days = _window(request, query)
     history = await _history(request, first)
+    parts = planning.shrinkage_parts(catalog, *await _seat_time(request))
+    shrinkage = sum(p.used for p in parts)
 
     def staff() -> list[Requirement]:
         demand = planning.demand_for(catalog, history, first, days, query.method)
-        return planning.requirements_for(catalog, history, demand)
+        return planning.requirements_for(catalog, history, demand, shrinkage)
 
     needed: list[Requirement] = await _work(request, staff)
     return web.json_response({
-        "first_day": first.isoformat(), "days": days,
-        "occupancy_cap": catalog.scheduling.occupancy_cap, "shrinkage": catalog.scheduling.shrinkage_total,
+        "first_day": first.isoformat(), "days": days, "occupancy_cap": catalog.scheduling.occupancy_cap,
+        "shrinkage": shrinkage, "shrinkage_parts": [dataclasses.asdict(p) for p in parts],
         "intervals": [_requirement(r, catalog) for r in needed],
     })  # fmt: skip
+
+
+async def _seat_time(request: web.Request) -> tuple[float, dict[str, float]]:
+    """Sampled logged-in and paused seconds of the last 28 days (measured shrinkage)."""
+    catalog = request.app[CATALOG]
+    since = _today(catalog, datetime.now(UTC).timestamp()) - timedelta(days=28)
+    return await asyncio.to_thread(request.app[SCHEDULES].seat_time, since.isoformat())
 
 
 # -- plans -------------------------------------------------------------------------
@@ -216,9 +225,11 @@ async def build(request: web.Request) -> web.Response:
     body = await read_json(request, BuildRequest)
     catalog, store = request.app[CATALOG], request.app[SCHEDULES]
     history = await _history(request, body.first_day)
+    shrinkage = sum(p.used for p in planning.shrinkage_parts(catalog, *await _seat_time(request)))
     built = await _work(
         request, planning.build_schedule, catalog, history, body.first_day, body.days,
         method=body.method, time_limit=body.time_limit, workers=1, simulation_rounds=body.simulation_rounds,
+        shrinkage=shrinkage,
     )  # fmt: skip
     principal = request[PRINCIPAL]
     info = await asyncio.to_thread(
@@ -244,7 +255,8 @@ async def show_plan(request: web.Request) -> web.StreamResponse:
     if query.format == "csv":
         from .export import plan_csv
 
-        text = plan_csv(_as_plan(info, shifts), zone(catalog.center.timezone))
+        names = {seat.id: seat.name for seat in catalog.seats}
+        text = plan_csv(_as_plan(info, shifts), zone(catalog.center.timezone), names)
         return web.Response(text=text, content_type="text/csv", charset="utf-8",
                             headers={"Content-Disposition": f'attachment; filename="plan-{plan_id}.csv"'})  # fmt: skip
     needed = await asyncio.to_thread(store.requirements, plan_id)
@@ -309,11 +321,25 @@ async def edit(request: web.Request) -> web.Response:
             raise Conflict(str(exc), {"seat": seat, "day": body.day.isoformat()}) from exc
     if old is not None or new is not None:
         await asyncio.to_thread(store.replace_shift, plan_id, old or new, new)  # type: ignore[arg-type]
+        await asyncio.to_thread(_refigure, store, catalog, plan_id)
     _wake(request)
     _audit(request, "schedule.edit", f"plan/{plan_id}/seat/{seat}",
            _shift(old, catalog) if old else None, _shift(new, catalog) if new else None)  # fmt: skip
     return web.json_response({"plan": plan_id, "seat": seat, "before": _shift(old, catalog) if old else None,
                               "after": _shift(new, catalog) if new else None})  # fmt: skip
+
+
+def _refigure(store: ScheduleStore, catalog: Catalog, plan_id: int) -> None:
+    """A plan's cost and under-coverage measured again on its shifts (after an edit)."""
+    from .shifts import coverage, plan_cost
+
+    info = store.plan(plan_id)
+    if info is None:
+        return
+    shifts = store.shifts(plan_id)
+    have = coverage(_as_plan(info, shifts), info.window_start, info.window_end)
+    under = sum(max(0, r.scheduled - have.get((r.group, r.start), 0)) for r in store.requirements(plan_id))
+    store.set_figures(plan_id, cost=plan_cost(shifts, catalog), under_coverage=float(under))
 
 
 async def run_simulation(request: web.Request) -> web.Response:
@@ -429,7 +455,11 @@ async def agent_calendar(request: web.Request) -> web.Response:
                     mine)  # fmt: skip
     from .export import agent_ical
 
-    body = agent_ical(plan, seat, zone(catalog.center.timezone), f"{catalog.center.name}: seat {seat}")
+    body = agent_ical(
+        plan, seat, zone(catalog.center.timezone), f"{catalog.center.name}: seat {seat}",
+        pattern_names={p.id: p.name for p in catalog.scheduling.patterns},
+        group_names={q.id: q.name for q in catalog.queues},
+    )  # fmt: skip
     return web.Response(body=body, content_type="text/calendar", charset="utf-8",
                         headers={"Content-Disposition": f'attachment; filename="seat-{seat}.ics"'})  # fmt: skip
 

@@ -21,7 +21,7 @@ from ivr.hours.opening import zone
 from ivr.metrics.reducer import KpiRow
 
 from .model import INTERVAL_SECONDS, Demand, IntervalStat, Plan, Requirement
-from .staffing import StaffingError, patience_from_history, requirements
+from .staffing import StaffingError, measured_shrinkage, patience_from_history, requirements
 
 if TYPE_CHECKING:
     from .forecast import ForecastReport
@@ -115,11 +115,47 @@ def patience_for(history: Sequence[IntervalStat]) -> dict[str, float]:
     return {g: p for g, p in patience_from_history(history).items() if abandons.get(g, 0) >= MIN_ABANDONS}
 
 
-def requirements_for(catalog: Catalog, history: Sequence[IntervalStat], demand: Iterable[Demand]) -> list[Requirement]:
+# Logged-in time the floor watch must have sampled before measured pause shares
+# replace the catalog's shrinkage figures (one agent's working week).
+MIN_MEASURED_SECONDS = 40 * 3600.0
+
+
+@dataclass(frozen=True, slots=True)
+class ShrinkagePart:
+    reason: str
+    catalog: float | None
+    measured: float | None
+    used: float
+
+
+def shrinkage_parts(
+    catalog: Catalog, logged_in_seconds: float, paused_seconds: dict[str, float]
+) -> list[ShrinkagePart]:
+    """Per reason the catalog plans for: the share of logged-in time measured in
+    that pause reason (the floor watch's samples) where there is enough of it,
+    else the catalog's figure. Absence cannot be measured from pauses."""
+    enough = logged_in_seconds >= MIN_MEASURED_SECONDS
+    measured = measured_shrinkage(paused_seconds, logged_in_seconds) if enough else {}
+    parts = []
+    for reason, planned in sorted(catalog.scheduling.shrinkage.items()):
+        seen = measured.get(reason, 0.0) if enough and reason != "absence" else None
+        parts.append(ShrinkagePart(reason, planned, seen, planned if seen is None else seen))
+    return parts
+
+
+def measured_shrinkage_total(catalog: Catalog, store_seat_time: tuple[float, dict[str, float]]) -> float:
+    """The shrinkage staffing uses: the sum of `shrinkage_parts`' used shares."""
+    return sum(part.used for part in shrinkage_parts(catalog, *store_seat_time))
+
+
+def requirements_for(
+    catalog: Catalog, history: Sequence[IntervalStat], demand: Iterable[Demand], shrinkage: float | None = None
+) -> list[Requirement]:
     """Staffing for the demand; Erlang A for groups whose callers abandon (patience
-    from history, where it has at least `MIN_ABANDONS`), Erlang C for the others."""
+    from history, where it has at least `MIN_ABANDONS`), Erlang C for the others;
+    `shrinkage` (default: the catalog's total)."""
     try:
-        return requirements(demand, catalog, patience=patience_for(history))
+        return requirements(demand, catalog, patience=patience_for(history), shrinkage=shrinkage)
     except StaffingError as exc:
         raise PlanningError(str(exc)) from exc
 
@@ -144,6 +180,7 @@ def build_schedule(
     time_limit: float = 30.0,
     workers: int = 2,
     simulation_rounds: int = 0,
+    shrinkage: float | None = None,
 ) -> Built:
     """Forecast, staffing, the CP-SAT plan; with `simulation_rounds`, then checked
     by the simulation and solved again with one more agent in every hour it
@@ -152,7 +189,7 @@ def build_schedule(
     from .verdict import refine
 
     demand = demand_for(catalog, history, first_day, days, method)
-    needed = requirements_for(catalog, history, demand)
+    needed = requirements_for(catalog, history, demand, shrinkage)
     window = day_bounds(catalog, first_day, days)
     try:
         plan = build_plan(catalog, needed, first_day, days, time_limit=time_limit, workers=workers)

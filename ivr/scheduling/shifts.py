@@ -97,6 +97,9 @@ OWED_HOURS_WEIGHT = 10 * COST_SCALE + 1
 COVER_SHARE = 0.85
 # Columns whose reduced cost exceeds this share of the LP's optimum start out of CP-SAT's model.
 PRUNE_SLACK = 0.02
+# Stage 1 stops once CP-SAT's objective is within this share of its bound (at the
+# case study's size, 0.1 % of the objective is a few dozen agent-intervals).
+COVER_GAP = 0.001
 # No sub-solve gets less than this (seconds), whatever is left of the budget.
 MIN_SOLVE_SECONDS = 1.0
 
@@ -168,14 +171,15 @@ def solve_plan(
     need = _needs(requirements, horizon)
     patterns = {pattern.id: pattern for pattern in catalog.scheduling.patterns}
     pauses = {pattern_id: pause_rules(pattern) for pattern_id, pattern in patterns.items()}
-    slots = _slots(horizon, patterns.values())
+    # A pattern that is not `plannable` (a cover shift) is placed by supervisors only.
+    slots = _slots(horizon, [pattern for pattern in patterns.values() if pattern.plannable])
     crews = _crews(catalog, list(need), slots, horizon)
     runs: list[StageRun] = []
 
-    # Stage 1: shares of its budget by the group's required agent-intervals.
+    # Stage 1. Half its budget evenly (a model's size does not depend on its group's), half by required
+    # agent-intervals; what a group leaves goes to the next ones.
     covers: dict[str, _Cover] = {}
     cover_end = began + time_limit * COVER_SHARE
-    # Half the budget evenly (a model's size does not depend on its group's), half by required agent-intervals.
     volume = sum(sum(row) for row in need.values()) or 1
     weight = {group: 0.5 / len(need) + 0.5 * sum(need[group]) / volume for group in need}
     left = sum(weight.values())
@@ -501,9 +505,9 @@ def _solve_cover(
 ) -> Solution:
     """CP-SAT on a stage 1 model; if it is still in presolve when the time is up, once more with three times as long."""
     try:
-        return model.solve(max(limit, MIN_SOLVE_SECONDS), workers, seed, zero=left_out, hint=hint)
+        return model.solve(max(limit, MIN_SOLVE_SECONDS), workers, seed, zero=left_out, hint=hint, gap=COVER_GAP)
     except NoSolution:
-        return model.solve(3 * max(limit, MIN_SOLVE_SECONDS), workers, seed, zero=left_out, hint=hint)
+        return model.solve(3 * max(limit, MIN_SOLVE_SECONDS), workers, seed, zero=left_out, hint=hint, gap=COVER_GAP)
 
 
 def _missed(relaxed: Relaxation | None, left_out: set[int], objective: int) -> set[int]:

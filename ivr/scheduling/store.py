@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,9 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS shifts (plan_id INTEGER NOT NULL REFERENCES plans(id), seat TEXT NOT NULL,"
     " grp TEXT NOT NULL, pattern TEXT NOT NULL, start REAL NOT NULL, end REAL NOT NULL, activities TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS shifts_by_plan ON shifts (plan_id, start)",
+    # Seats' time sampled by the floor watch, per local day: reason '' is logged-in time.
+    "CREATE TABLE IF NOT EXISTS seat_time (day TEXT NOT NULL, reason TEXT NOT NULL, seconds REAL NOT NULL,"
+    " PRIMARY KEY (day, reason))",
     "CREATE TABLE IF NOT EXISTS requirements (plan_id INTEGER NOT NULL REFERENCES plans(id), grp TEXT NOT NULL,"
     " start REAL NOT NULL, calls REAL NOT NULL, aht REAL NOT NULL, agents INTEGER NOT NULL,"
     " scheduled INTEGER NOT NULL, service_level REAL NOT NULL, asa REAL NOT NULL, occupancy REAL NOT NULL,"
@@ -122,6 +125,28 @@ class ScheduleStore:
             row = self._db.execute("SELECT min(start), max(start), count(*) FROM history").fetchone()
         return None if row[0] is None else (float(row[0]), float(row[1]), int(row[2]))
 
+    # -- measured shrinkage ---------------------------------------------------------
+
+    def add_seat_time(self, day: str, logged_in: float, paused: Mapping[str, float]) -> None:
+        """Add sampled seconds: logged in, and paused by reason, on a local day."""
+        rows = [(day, "", logged_in), *((day, reason, seconds) for reason, seconds in paused.items())]
+        with self._lock:
+            self._db.executemany(
+                "INSERT INTO seat_time VALUES (?, ?, ?) ON CONFLICT (day, reason)"
+                " DO UPDATE SET seconds = seconds + excluded.seconds",
+                rows,
+            )
+            self._db.commit()
+
+    def seat_time(self, first_day: str) -> tuple[float, dict[str, float]]:
+        """(logged-in seconds, paused seconds by reason) from `first_day` (ISO) on."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT reason, sum(seconds) FROM seat_time WHERE day >= ? GROUP BY reason", (first_day,)
+            ).fetchall()
+        totals = {str(reason): float(seconds) for reason, seconds in rows}
+        return totals.pop("", 0.0), totals
+
     # -- plans -------------------------------------------------------------------
 
     def save_plan(
@@ -198,6 +223,12 @@ class ScheduleStore:
                     (plan_id, new.seat, new.group, new.pattern, new.start, new.end,
                      json.dumps([(a.kind, a.start, a.end) for a in new.activities])),
                 )  # fmt: skip
+            self._db.commit()
+
+    def set_figures(self, plan_id: int, *, cost: float, under_coverage: float) -> None:
+        with self._lock:
+            self._db.execute("UPDATE plans SET cost = ?, under_coverage = ? WHERE id = ?",
+                             (cost, under_coverage, plan_id))  # fmt: skip
             self._db.commit()
 
     def in_force(self, lo: float, hi: float) -> tuple[list[Shift], list[Requirement]]:

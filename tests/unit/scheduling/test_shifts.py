@@ -116,7 +116,7 @@ def test_more_requirement_than_seats_is_under_coverage_not_an_error():
 
 def test_a_shift_that_passes_midnight_covers_the_next_morning():
     night = {"id": "night", "name": "Night", "length_minutes": 480, "earliest_start": "22:00", "latest_start": "22:00"}
-    catalog = catalog_with(seats(2), [night])
+    catalog = catalog_with(seats(1), [night])
     tuesday = MONDAY + timedelta(days=1)
     needed = need("basic_zh", MONDAY, 22, 24, 1) + need("basic_zh", tuesday, 0, 6, 1)
     plan = build_plan(catalog, needed, MONDAY, 2, time_limit=5, workers=1)
@@ -317,3 +317,12 @@ def test_an_edit_that_adds_a_sixth_day_is_refused():
     plan = demo_plan(*(demo_shift("1001", MONDAY + timedelta(days=d), 9) for d in range(5)))
     with pytest.raises(ScheduleError, match="more than 5 days"):
         edit_shift(DEMO, plan, "1001", MONDAY + timedelta(days=5), "09:00", "day")
+
+
+def test_the_planner_never_uses_a_cover_pattern_that_is_not_plannable():
+    # 03:00-05:00 on the plan's first day: only the flexible cover shift (placed by
+    # supervisors) could start then; the night shift of the day before is not in the plan.
+    assert not DEMO.scheduling.pattern("flex").plannable
+    plan = build_plan(DEMO, need("basic_zh", MONDAY, 3, 5, 1), MONDAY, 1, time_limit=5, workers=1)
+    assert all(shift.pattern != "flex" for shift in plan.shifts)
+    assert plan.under_coverage == 8
