@@ -39,7 +39,7 @@ from .adherence import (
 )
 from .chart import day_chart
 from .floor import floor_view, primary_group
-from .model import Demand, Requirement, Shift
+from .model import Demand, Plan, Requirement, Shift
 from .planning import PlanningError
 from .store import PlanInfo, ScheduleStore
 
@@ -273,9 +273,7 @@ def _plan_id(request: web.Request) -> int:
     return int(text)
 
 
-def _as_plan(info: PlanInfo, shifts: Sequence[Shift]) -> Any:
-    from .model import Plan
-
+def _as_plan(info: PlanInfo, shifts: Sequence[Shift]) -> Plan:
     return Plan(info.first_day, info.days, tuple(shifts), info.status, info.cost, info.under_coverage,
                 info.solve_seconds)  # fmt: skip
 
@@ -450,15 +448,15 @@ async def agent_calendar(request: web.Request) -> web.Response:
         raise NotFound(f"no seat {seat}", {"seat": seat})
     now = datetime.now(UTC).timestamp()
     shifts, _ = await in_force(request, now - 7 * 86400, now + 28 * 86400)
-    mine = [s for s in shifts if s.seat == seat]
-    plan = _as_plan(PlanInfo(0, now, "", _today(catalog, now).isoformat(), 35, 0, 0, "PUBLISHED", 0, 0, 0, now, ""),
-                    mine)  # fmt: skip
+    # The published shifts of the last week and the next four, whichever plans they come from.
+    mine = tuple(s for s in shifts if s.seat == seat)
+    plan = Plan((_today(catalog, now) - timedelta(days=7)).isoformat(), 35, mine, "PUBLISHED", 0.0, 0.0, 0.0)
     from .export import agent_ical
 
     body = agent_ical(
         plan, seat, zone(catalog.center.timezone), f"{catalog.center.name}: seat {seat}",
         pattern_names={p.id: p.name for p in catalog.scheduling.patterns},
-        group_names={q.id: q.name for q in catalog.queues},
+        group_names={q.id: q.name for q in catalog.queues}, stamp=datetime.now(UTC),
     )  # fmt: skip
     return web.Response(body=body, content_type="text/calendar", charset="utf-8",
                         headers={"Content-Disposition": f'attachment; filename="seat-{seat}.ics"'})  # fmt: skip

@@ -178,6 +178,8 @@ def test_wallboard_floor_panel_shows_required_scheduled_and_logged_in(
             assert cells[1] == ("\u2013" if basic["required"] is None else str(basic["required"]))
             assert cells[2].isdigit() and cells[3].isdigit()
             assert page.inner_text("#floor-note") == ""  # a plan is published
+            page.wait_for_selector('#floor-chart[src^="data:image/svg+xml"]', timeout=15000)
+            assert page.evaluate("document.getElementById('floor-chart').naturalWidth") > 0  # the SVG decoded
             ARTIFACTS.mkdir(exist_ok=True)
             page.locator("#floor-panel").screenshot(path=str(ARTIFACTS / "wallboard-floor.png"))
         finally:

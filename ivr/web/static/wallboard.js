@@ -406,6 +406,7 @@ document.getElementById("login").addEventListener("submit", (event) => {
 // per group now, in-seat rate and adherence today, read every 30 s.
 const FLOOR_URL = "/api/schedule/floor";
 const ADHERENCE_URL = "/api/schedule/adherence?group_by=group";
+const CHART_URL = "/api/schedule/chart";
 
 function renderFloor(floor, adherence) {
   const tbody = document.getElementById("floor");
@@ -444,6 +445,11 @@ async function loadFloor() {
         return r.json();
       })));
     renderFloor(f, a);
+    // The picture of the day (SVG from the service) as a data: image: the page's
+    // CSP allows images from data:, and an image runs no script.
+    const chart = await fetch(CHART_URL, { headers: authHeaders(), cache: "no-store" });
+    if (!chart.ok) throw new Error(CHART_URL + ": HTTP " + chart.status);
+    document.getElementById("floor-chart").src = "data:image/svg+xml;charset=utf-8," + encodeURIComponent(await chart.text());
   } catch (e) {
     showError(e);
   }
