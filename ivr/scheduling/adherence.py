@@ -206,6 +206,20 @@ def out_of_adherence(
     return OutOfAdherence(seat, group, last[0], last[1], run_start, now - run_start)
 
 
+def alerts(
+    by_seat: Mapping[str, Sequence[Shift]],
+    timelines: Mapping[str, Timeline],
+    groups: Mapping[str, str],
+    now: float,
+    tolerance: float,
+) -> list[OutOfAdherence]:
+    """`out_of_adherence` of every scheduled seat, in seat order."""
+    found = (
+        out_of_adherence(seat, groups[seat], by_seat[seat], timelines[seat], now, tolerance) for seat in sorted(by_seat)
+    )
+    return [a for a in found if a is not None]
+
+
 def scheduled_seconds_by_interval(shifts: Iterable[Shift], lo: float, hi: float) -> dict[str, dict[float, float]]:
     """Scheduled work seconds per seat and 15-minute interval in [lo, hi): the
     `Schedule` the metrics reducer takes for the in-seat rate of its KPI rows."""

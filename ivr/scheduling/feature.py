@@ -38,8 +38,8 @@ from ivr.settings import Settings
 from ivr.web import Api
 
 from . import planning
-from .adherence import OutOfAdherence, agent_adherence, group_adherence, out_of_adherence, shifts_by_seat
-from .floor import FloorGroup, floor_view, primary_group
+from .adherence import OutOfAdherence, agent_adherence, alerts, group_adherence, shifts_by_seat
+from .floor import FloorGroup, floor_view, seat_groups
 from .http import (
     ADHERENCE_ALERTS,
     DESK_LOCK,
@@ -118,25 +118,18 @@ async def _watch_floor(app: web.Application, watch: FloorWatch, now: float) -> N
     by_seat = shifts_by_seat(shifts)
     timelines = {seat: state.seat_timeline(seat, now - 86400, now) for seat in by_seat}
     states = {a.agent: a.state for a in state.snapshot(now).agents}
-    seats = {s.id: s for s in catalog.seats}
+    groups_of = seat_groups(catalog, by_seat)
     tolerance = catalog.scheduling.adherence_tolerance_minutes * 60.0
-
-    def group_of(seat: str) -> str:
-        found = seats.get(seat)
-        return primary_group(found) if found is not None and found.skills else by_seat[seat][0].group
 
     def compute() -> tuple[list[FloorGroup], list[OutOfAdherence], dict[str, tuple[float | None, float | None]]]:
         groups = floor_view(catalog, needed, shifts, states, now, hi)
-        alerts = [
-            a for seat in sorted(by_seat)
-            if (a := out_of_adherence(seat, group_of(seat), by_seat[seat], timelines[seat], now, tolerance))
-        ]  # fmt: skip
-        rows = ((group_of(seat), agent_adherence(seat, by_seat[seat], timelines[seat], lo, now)) for seat in by_seat)
+        found = alerts(by_seat, timelines, groups_of, now, tolerance)
+        rows = ((groups_of[seat], agent_adherence(seat, by_seat[seat], timelines[seat], lo, now)) for seat in by_seat)
         today = {g.group: (g.in_seat_rate, g.adherence) for g in group_adherence(rows)}
-        return groups, alerts, today
+        return groups, found, today
 
-    watch.groups, alerts, watch.today = await asyncio.to_thread(compute)
-    watch.update(alerts)
+    watch.groups, found, watch.today = await asyncio.to_thread(compute)
+    watch.update(found)
     await _sample_seat_time(app, watch, now)
 
 

@@ -26,6 +26,16 @@ def primary_group(seat: Seat) -> str:
     return min(seat.skills.items(), key=lambda item: item[1])[0]
 
 
+def seat_groups(catalog: Catalog, by_seat: Mapping[str, Sequence[Shift]]) -> dict[str, str]:
+    """The group each scheduled seat's figures count in: its primary group, or
+    the group of its first shift for a seat the catalog no longer has."""
+    seats = {seat.id: seat for seat in catalog.seats}
+    return {
+        seat: primary_group(seats[seat]) if seat in seats and seats[seat].skills else shifts[0].group
+        for seat, shifts in by_seat.items()
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class FloorInterval:
     start: float

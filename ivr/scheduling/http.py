@@ -29,16 +29,9 @@ from ivr.metrics.reducer import KpiRow
 from ivr.web import PRINCIPAL, Conflict, InvalidRequest, NotFound, read_json, read_query
 
 from . import planning
-from .adherence import (
-    OutOfAdherence,
-    agent_adherence,
-    group_adherence,
-    out_of_adherence,
-    shifts_by_seat,
-    sums_by_interval,
-)
+from .adherence import agent_adherence, alerts, group_adherence, shifts_by_seat, sums_by_interval
 from .chart import day_chart
-from .floor import floor_view, primary_group
+from .floor import floor_view, seat_groups
 from .model import Demand, Plan, Requirement, Shift
 from .planning import PlanningError
 from .store import PlanInfo, ScheduleStore
@@ -394,21 +387,12 @@ async def floor(request: web.Request) -> web.Response:
     groups = floor_view(catalog, needed, shifts, states, now, hi)
     by_seat = shifts_by_seat(shifts)
     timelines = {seat: request.app[STATE].seat_timeline(seat, now - 86400, now) for seat in by_seat}
-    seats = {s.id: s for s in catalog.seats}
     tolerance = catalog.scheduling.adherence_tolerance_minutes * 60.0
-
-    def find() -> list[OutOfAdherence]:
-        return [
-            a for seat in sorted(by_seat)
-            if (a := out_of_adherence(seat, _group_of(seats.get(seat), by_seat[seat]), by_seat[seat],
-                                      timelines[seat], now, tolerance))
-        ]  # fmt: skip
-
-    alerts = await asyncio.to_thread(find)
+    found = await asyncio.to_thread(alerts, by_seat, timelines, seat_groups(catalog, by_seat), now, tolerance)
     return web.json_response({
         "at": now, "published": bool(shifts or needed),
         "groups": [_jsonable(g) for g in groups],
-        "out_of_adherence": [_jsonable(a) for a in alerts],
+        "out_of_adherence": [_jsonable(a) for a in found],
     })  # fmt: skip
 
 
@@ -425,20 +409,16 @@ async def adherence(request: web.Request) -> web.Response:
     state = request.app[STATE]
     by_seat = shifts_by_seat(shifts)
     timelines = {seat: state.seat_timeline(seat, lo, hi) for seat in by_seat}
-    seats = {s.id: s for s in catalog.seats}
+    groups = seat_groups(catalog, by_seat)
 
     def figures() -> list[Any]:
         rows = [agent_adherence(seat, by_seat[seat], timelines[seat], lo, hi) for seat in sorted(by_seat)]
         if query.group_by == "agent":
             return rows
-        return group_adherence((_group_of(seats.get(r.seat), by_seat[r.seat]), r) for r in rows)
+        return group_adherence((groups[r.seat], r) for r in rows)
 
     rows = await asyncio.to_thread(figures)
     return web.json_response({"from": lo, "to": hi, "group_by": query.group_by, "rows": [_jsonable(r) for r in rows]})
-
-
-def _group_of(seat: Any, shifts: Sequence[Shift]) -> str:
-    return primary_group(seat) if seat is not None and seat.skills else shifts[0].group
 
 
 async def agent_calendar(request: web.Request) -> web.Response:
@@ -501,12 +481,12 @@ def kpi_scheduler(app: web.Application):  # type: ignore[no-untyped-def]
         catalog, state = app[CATALOG], app[STATE]
         by_seat = shifts_by_seat(shifts)
         timelines = {seat: state.seat_timeline(seat, lo, hi) for seat in by_seat}
-        seats = {s.id: s for s in catalog.seats}
+        groups = seat_groups(catalog, by_seat)
 
         def compute() -> list[KpiRow]:
             totals: dict[tuple[float, str | None], list[float]] = {}
             for seat, mine in by_seat.items():
-                key = {"agent": seat, "group": _group_of(seats.get(seat), mine), None: None}[group_by]
+                key = {"agent": seat, "group": groups[seat], None: None}[group_by]
                 if interval:
                     parts = sums_by_interval(mine, timelines[seat], lo, hi, interval)
                 else:
