@@ -119,7 +119,7 @@ class _Context:
 
 
 def _enterqueue(ln: _Line, ctx: _Context) -> DomainEvent:
-    line, tier, language = ctx.tags.get(ln.uniqueid, ("", "", ""))
+    line, tier, language = ctx.tags.pop(ln.uniqueid, ("", "", ""))
     return CallerJoined(
         at=ln.at,
         queue=ln.queue,

@@ -39,19 +39,25 @@ ROGUE_ADDRESS = "127.0.0.3"  # neither trunk nor a registered seat
 DTMF_PCAPS = "/usr/share/sip-tester"  # RFC 2833 recordings shipped with Debian's sip-tester
 
 
+SLOT = int(os.environ.get("IVR_E2E_SLOT", "0"))
+"""Which set of ports and container name a test run uses (0-9): two runs on
+one machine (a developer's suite beside a benchmark) each take their own."""
+
+
 def test_settings(run_dir: Path, **overrides: object) -> Settings:
+    shift = 100 * SLOT
     values: dict[str, object] = {
         "catalog": REPO / "callcenter.yaml",
         "templates": REPO / "dialplans",
         "prompts": REPO / "prompts",
         "run_dir": run_dir,
-        "pbx_name": "ivr-test-asterisk",
-        "sip_port": 5160,
-        "ami_port": 5138,
-        "agi_port": 4673,
-        "http_port": 8180,
-        "rtp_start": 20000,
-        "rtp_end": 20999,
+        "pbx_name": "ivr-test-asterisk" + (f"-{SLOT}" if SLOT else ""),
+        "sip_port": 5160 + shift,
+        "ami_port": 5138 + shift,
+        "agi_port": 4673 + shift,
+        "http_port": 8180 + shift,
+        "rtp_start": 20000 + 10 * shift,
+        "rtp_end": 20999 + 10 * shift,
     }
     values.update(overrides)
     return Settings(**values)  # type: ignore[arg-type]
