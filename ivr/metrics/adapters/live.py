@@ -249,6 +249,10 @@ class LiveMetrics:
         self._close_timeout = close_timeout
         self.stats = PipelineStats()
         self.rejects: Counter[str] = Counter()
+        self.listeners: list[Callable[[DomainEvent], None]] = []
+        """Called on the loop with every event applied live (fed or caught up from
+        queue_log), after the state has it; not with events replayed by `recover()`.
+        A listener must be quick and must not raise (a failure is logged)."""
         self._backlog: deque[DomainEvent] = deque()
         self._subscribers: set[Subscription] = set()
         self._latest: Update | None = None
@@ -281,9 +285,17 @@ class LiveMetrics:
             self.rejects[f"{type(event).__name__}:apply_failed"] += 1
             log.error("metrics_apply_failed", event_type=type(event).__name__, error=repr(exc))
         self._queue_for_store(event)
+        self._tell_listeners(event)
         self._dirty = True
         self._changed.set()
         return event
+
+    def _tell_listeners(self, event: DomainEvent) -> None:
+        for listener in self.listeners:
+            try:
+                listener(event)
+            except Exception as exc:
+                log.error("metrics_listener_failed", event_type=type(event).__name__, error=repr(exc))
 
     def _queue_for_store(self, event: DomainEvent) -> None:
         self._backlog.append(event)
