@@ -251,7 +251,8 @@ class LiveMetrics:
         self.rejects: Counter[str] = Counter()
         self.listeners: list[Callable[[DomainEvent], None]] = []
         """Called on the loop with every event applied live (fed or caught up from
-        queue_log), after the state has it; not with events replayed by `recover()`.
+        queue_log), after the state has it; not with duplicates the state dropped,
+        nor with events replayed by `recover()`.
         A listener must be quick and must not raise (a failure is logged)."""
         self._backlog: deque[DomainEvent] = deque()
         self._subscribers: set[Subscription] = set()
@@ -279,13 +280,15 @@ class LiveMetrics:
             self.stats.rejected += self.rejects.total() - before
             return None
         self.stats.events += 1
+        applied = self.state.applied
         try:
             self.state.apply(event)
         except Exception as exc:  # a reducer bug must not stop the center's metrics
             self.rejects[f"{type(event).__name__}:apply_failed"] += 1
             log.error("metrics_apply_failed", event_type=type(event).__name__, error=repr(exc))
         self._queue_for_store(event)
-        self._tell_listeners(event)
+        if self.state.applied != applied:  # not a duplicate, not too late
+            self._tell_listeners(event)
         self._dirty = True
         self._changed.set()
         return event
