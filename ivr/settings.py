@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     prompts: Path = Path("prompts")
     # Where `ivr up` / the test harness keep the rendered config, logs and state.
     run_dir: Path = Path("run")
+    # The event store's file (IVR_EVENT_STORE_PATH), for a disk of its own;
+    # default RUN_DIR/events.sqlite3.
+    event_store_path: Path | None = None
     pbx_name: str = "ivr-asterisk"
 
     sip_address: str = "127.0.0.1"  # where Asterisk's SIP transport binds
@@ -119,7 +122,7 @@ class Settings(BaseSettings):
 
     @property
     def event_store(self) -> Path:
-        return self.run_dir / "events.sqlite3"
+        return self.event_store_path or self.run_dir / "events.sqlite3"
 
     @property
     def directory_db(self) -> Path:

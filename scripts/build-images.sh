@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Build the images: the local Debian base (if missing), Asterisk 22, and
+# Build the images: the local Debian base (if missing), Asterisk 22, Prometheus, and
 # with --service also the ivr service image. Layers are cached by Docker.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -10,6 +10,9 @@ build() { docker build -q --network host --build-arg BASE_IMAGE="$base" --build-
 [ "$base" = "ivr-base:sid" ] && docker/build-base-image.sh "$base"
 build -t ivr-asterisk:22 docker/asterisk
 echo "image ivr-asterisk:22 ready"
+# Debian's Prometheus, which tests/e2e/test_prometheus.py runs against the service.
+build -t ivr-prometheus:sid docker/prometheus
+echo "image ivr-prometheus:sid ready"
 
 if [ "${1:-}" = "--service" ]; then
     # 1. the image's Python, 2. a wheelhouse for exactly that Python made by

@@ -9,11 +9,12 @@
 #   sip-tester  SIPp: callers and agent seats in the end-to-end tests
 #   espeak-ng, sox  prompt synthesis for `ivr prompts build`
 #   chromium, fonts-wqy-microhei  the wallboard test (headless, CJK labels)
+#   iproute2    ss: the recovery tests cut the AMI links (ss -K)
 #   gcc         mypyc's C compiler: `ivr native build` compiles the hot paths
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(docker.io debootstrap sip-tester espeak-ng sox chromium fonts-wqy-microhei gcc ${IVR_EXTRA_PACKAGES:-})
+packages=(docker.io debootstrap sip-tester espeak-ng sox chromium fonts-wqy-microhei gcc iproute2 ${IVR_EXTRA_PACKAGES:-})
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -18,6 +18,7 @@ from ivr.ami import AmiClient
 from ivr.app import CATALOG, SETTINGS, Feature
 from ivr.audit.feature import AUDIT
 from ivr.catalog.model import Catalog
+from ivr.metrics.feature import AMI_SESSIONS
 from ivr.settings import Settings
 from ivr.web import Api
 
@@ -47,6 +48,8 @@ async def context(app: web.Application) -> AsyncIterator[None]:
     )  # fmt: skip
     control = AgentControl(app[CATALOG], store, app[AUDIT], client)
     app[CONTROL], app[CONTROL_AMI] = control, client
+    if (sessions := app.get(AMI_SESSIONS)) is not None:  # its logins and reconnects on /metrics
+        sessions.watch(client)
     runner = asyncio.create_task(client.run(), name="ami-control")
     yield
     await client.close()

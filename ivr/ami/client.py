@@ -299,6 +299,11 @@ class AmiClient:
         """Logged in: actions can be sent."""
         return self._logged_in.is_set()
 
+    @property
+    def logins(self) -> int:
+        """Successful logins, the first one included (``reconnects`` is this less one)."""
+        return self._logins
+
     # The name mirrors asyncio.wait_for(); the wait itself uses asyncio.timeout.
     async def wait_connected(self, timeout: float) -> bool:  # noqa: ASYNC109
         """Wait until logged in; False if that did not happen within ``timeout`` seconds."""

@@ -7,7 +7,11 @@ Start order inside the context (stopped in reverse):
 2. the read-only AMI metrics session: every event goes to the pipeline, and
    after every (re)login the queue state is read afresh with QueueStatus (AMI
    has no replay). AMI's own refused logins and actions (class `security`)
-   are logged and counted by `SecurityWatch`, never fed to the KPIs.
+   are logged and counted by `SecurityWatch`, never fed to the KPIs;
+3. the queue_log follower (`adapters/follow.py`): from a little before the
+   newest recovered event, what Asterisk logged that AMI did not deliver
+   (while the service was down, the link cut, Asterisk restarting, or an
+   event Asterisk never sent) is caught up into the state and the store.
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ from ivr.log import get_logger
 from ivr.settings import Settings
 from ivr.web import Api
 
+from .adapters.follow import START_MARGIN, QueueLogFollower
 from .adapters.http import (
     COLLECTOR,
     EXTRA_COLLECTORS,
@@ -45,14 +50,18 @@ from .adapters.http import (
 )
 from .adapters.live import LiveMetrics
 from .adapters.store import SqliteEventStore
+from .counters import CallCounters
 from .intake import CallerKeyer
-from .prometheus import CenterCollector
+from .prometheus import AmiSessionCollector, CallCounterCollector, CenterCollector
 from .reducer import CenterState, group_configs
 from .wallboard import Wallboard
 
 log = get_logger(__name__)
 
 METRICS_AMI = web.AppKey("metrics_ami", AmiClient)
+# The AMI sessions on /metrics (`ivr_ami_*{session}`): features `watch` theirs.
+AMI_SESSIONS = web.AppKey("metrics_ami_sessions", AmiSessionCollector)
+QUEUE_LOG_FOLLOWER = web.AppKey("queue_log_follower", QueueLogFollower)
 RECOVERY_DAYS = 8  # FCR looks back 7 days; one more for the local-day edge
 
 
@@ -61,10 +70,8 @@ async def context(app: web.Application) -> AsyncIterator[None]:
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     store = await asyncio.to_thread(SqliteEventStore, settings.event_store)
     state = CenterState(group_configs(catalog))
-    live = LiveMetrics(
-        store, state, CallerKeyer(settings.caller_salt.get_secret_value().encode()),
-        render=Wallboard(catalog), publish_interval=0.1,
-    )  # fmt: skip
+    keyer = CallerKeyer(settings.caller_salt.get_secret_value().encode())
+    live = LiveMetrics(store, state, keyer, render=Wallboard(catalog), publish_interval=0.1)
     replayed = await live.recover(since=time.time() - RECOVERY_DAYS * 86400)
     # What recovery built lives as long as the service: out of every later full
     # collection, which would otherwise walk it again (BENCHMARKS.md).
@@ -73,13 +80,23 @@ async def context(app: web.Application) -> AsyncIterator[None]:
     log.info("metrics_recovered", events=replayed, store=str(settings.event_store), frozen=gc.get_freeze_count())
     app[STATE], app[LIVE] = state, live
     app[COLLECTOR] = CenterCollector(state, catalog, clock=time.time, pipeline=live.stats)
+    # Monotonic counters and histograms, counted as events are applied live.
+    counters = CallCounters.of(catalog)
+    live.listeners.append(lambda event: counters.observe(event, time.time()))
+    app[AMI_SESSIONS] = AmiSessionCollector()
     app[EXTRA_COLLECTORS] = []
+    app[EXTRA_COLLECTORS] += (CallCounterCollector(counters, clock=time.time), app[AMI_SESSIONS])
 
+    follower = QueueLogFollower(settings.queue_log, live, keyer)
+    app[QUEUE_LOG_FOLLOWER] = follower
+    horizon = state.horizon
+    follow_from = horizon - START_MARGIN if horizon is not None else time.time() - RECOVERY_DAYS * 86400
     client = AmiClient(
         "127.0.0.1", settings.ami_port, settings.ami_metrics_user,
-        settings.ami_metrics_secret.get_secret_value(), name="metrics", on_connected=_resync(live),
+        settings.ami_metrics_secret.get_secret_value(), name="metrics", on_connected=_resync(live, follower),
     )  # fmt: skip
     app[METRICS_AMI] = client
+    app[AMI_SESSIONS].watch(client)
     watch = SecurityWatch(frozenset({settings.ami_metrics_user, settings.ami_control_user, settings.ami_reload_user}))
 
     async def timed_events() -> AsyncIterator[tuple[AmiMessage, float]]:
@@ -90,7 +107,11 @@ async def context(app: web.Application) -> AsyncIterator[None]:
 
     runner = asyncio.create_task(client.run(), name="ami-metrics")
     consumer = asyncio.create_task(live.consume(timed_events()), name="metrics-pipeline")
+    following = asyncio.create_task(follower.run(follow_from), name="queue-log-follower")
     yield
+    following.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await following
     # Drain: closing the client ends its event stream once the queued events
     # are read, so the pipeline applies and stores everything received.
     await client.close()
@@ -104,13 +125,16 @@ async def context(app: web.Application) -> AsyncIterator[None]:
     await asyncio.to_thread(store.close)
 
 
-def _resync(live: LiveMetrics):  # type: ignore[no-untyped-def]
+def _resync(live: LiveMetrics, follower: QueueLogFollower):  # type: ignore[no-untyped-def]
     async def resync(client: AmiClient) -> None:
-        # AMI has no replay: after every (re)login, read the queue state afresh.
+        # AMI has no replay: after every (re)login, read the queue state afresh,
+        # and let the follower catch up from queue_log what happened before it.
+        logged_in = time.time()
         _, entries = await when_loaded(lambda: client.action_list("QueueStatus"))
         now = time.time()
         for entry in entries:
             live.feed(entry, now)
+        follower.link_up(logged_in)
         log.info("ami_resynced", queue_status_entries=len(entries))
 
     return resync

@@ -17,24 +17,36 @@ under `other`, and a call with no tag under `unknown`.
 
 "Today" gauges restart at local midnight (the catalog's time zone), so they
 are gauges, not counters; the `_total` counters count since process start.
+
+`CallCounterCollector` exports what `counters.CallCounters` counted as events
+happened: monotonic `ivr_calls_*_total` per queue, line, tier and language,
+survey ratings, and the wait and talk histograms (`ivr_queue_wait_seconds`
+per queue and outcome, `ivr_queue_talk_seconds` per queue), the way
+Prometheus wants them: rates, ratios and percentiles over any range come from
+`rate()` and `histogram_quantile()`, and a restart is a counter reset
+Prometheus handles. `AmiSessionCollector` exports the AMI sessions' logins
+and reconnects (`session` is the client's name: `metrics`, `control`).
 """
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
+from typing import Protocol
 
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from ivr.catalog.model import Catalog
 
+from .counters import CALL_COUNTS, CallCounters, Distribution
 from .reducer import CallCounts, CenterState, LiveCut, SeatState
 from .stats import PipelineStats
 from .views import TIER_ORDER, UNKNOWN, day_start_of
 
-__all__ = ["CONTENT_TYPE", "CenterCollector", "exposition"]
+__all__ = ["CONTENT_TYPE", "AmiSession", "AmiSessionCollector", "CallCounterCollector", "CenterCollector", "exposition"]
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 OTHER = "other"
@@ -227,6 +239,96 @@ class CenterCollector:
             "ivr_reducer_late", "Events dropped as older than the dedupe window.",
             value=self._state.late,
         )  # fmt: skip
+
+
+_CALL_DOCS = {
+    "offered": "Calls that joined the queue (one per visit).",
+    "answered": "Calls an agent answered.",
+    "answered_in_service_level": "Calls answered within the group's service-level threshold.",
+    "abandoned": "Calls the caller hung up in queue (short abandons excluded).",
+    "short_abandoned": "Calls hung up in queue within the short-abandon threshold.",
+    "exited": "Calls the queue moved on unanswered (timeout, empty group, overflow).",
+}
+_CALL_LABELS = ["queue", "line", "tier", "language"]
+
+
+class CallCounterCollector:
+    """prometheus_client collector of a `CallCounters` (see the module docstring)."""
+
+    def __init__(self, counters: CallCounters, *, clock: Callable[[], float]) -> None:
+        self._counters = counters
+        self._clock = clock
+
+    def collect(self) -> Iterator[Metric]:
+        counters = self._counters
+        counters.settle(self._clock())  # abandons whose grace has passed count now
+        for name in CALL_COUNTS:
+            family = CounterMetricFamily(f"ivr_calls_{name}", _CALL_DOCS[name], labels=_CALL_LABELS)
+            rows = counters.calls[name]
+            for labels in sorted(rows, key=lambda k: (k.queue, k.line, k.tier, k.language)):
+                family.add_metric([labels.queue, labels.line, labels.tier, labels.language], rows[labels])
+            yield family
+        waits = HistogramMetricFamily(
+            "ivr_queue_wait_seconds", "Wait in queue, by how the visit ended.", labels=["queue", "outcome"]
+        )
+        for (queue, outcome), distribution in sorted(counters.waits.items()):
+            waits.add_metric([queue, outcome], _buckets(distribution), distribution.total)
+        talks = HistogramMetricFamily("ivr_queue_talk_seconds", "Talk time of handled calls.", labels=["queue"])
+        for queue, distribution in sorted(counters.talks.items()):
+            talks.add_metric([queue], _buckets(distribution), distribution.total)
+        ratings = CounterMetricFamily(
+            "ivr_survey_ratings", "Post-call survey ratings (1-5).", labels=["queue", "line", "rating"]
+        )
+        for (queue, line, rating), n in sorted(counters.ratings.items()):
+            ratings.add_metric([queue, line, rating], n)
+        yield from (waits, talks, ratings)
+        yield GaugeMetricFamily(
+            "ivr_calls_abandons_pending", "Abandons held back until no overflow can follow.",
+            value=counters.pending,
+        )  # fmt: skip
+
+
+def _buckets(distribution: Distribution) -> list[tuple[str, float]]:
+    return [("+Inf" if math.isinf(bound) else repr(bound), float(n)) for bound, n in distribution.cumulative()]
+
+
+class AmiSession(Protocol):
+    """What `AmiSessionCollector` reads of an AMI client (`ivr.ami.AmiClient`)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def logins(self) -> int: ...
+    @property
+    def reconnects(self) -> int: ...
+    @property
+    def connected(self) -> bool: ...
+    @property
+    def dropped_events(self) -> int: ...
+
+
+class AmiSessionCollector:
+    """The AMI sessions' logins and reconnects; features add theirs with `watch`."""
+
+    def __init__(self, sessions: Iterable[AmiSession] = ()) -> None:
+        self._sessions = list(sessions)
+
+    def watch(self, session: AmiSession) -> None:
+        self._sessions.append(session)
+
+    def collect(self) -> Iterator[Metric]:
+        families = (
+            (CounterMetricFamily, "logins", "Successful AMI logins, the first one included.", lambda s: s.logins),
+            (CounterMetricFamily, "reconnects", "Successful AMI logins after the first one.", lambda s: s.reconnects),
+            (CounterMetricFamily, "dropped_events", "AMI events dropped (consumer behind).",
+             lambda s: s.dropped_events),
+            (GaugeMetricFamily, "connected", "1 while the session is logged in.", lambda s: float(s.connected)),
+        )  # fmt: skip
+        for kind, name, doc, read in families:
+            family = kind(f"ivr_ami_{name}", doc, labels=["session"])
+            for session in sorted(self._sessions, key=lambda s: s.name):
+                family.add_metric([session.name], read(session))
+            yield family
 
 
 def exposition(*collectors: Collector) -> bytes:

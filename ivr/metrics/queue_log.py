@@ -279,23 +279,57 @@ def _split(raw: str) -> _Line:
     return _Line(at, uniqueid, queue, agent, event.upper(), tuple(data))
 
 
+class QueueLogParser:
+    """An incremental parser: feed lines as the file grows, get their events.
+
+    Keeps what spans lines (the IVRPATH tags waiting for their ENTERQUEUE) and
+    the line count, so problems are reported with the file's own line numbers.
+    """
+
+    def __init__(self, caller_key: CallerKeyer, first_line_no: int = 1) -> None:
+        self._ctx = _Context(caller_key)
+        self.next_line_no = first_line_no
+
+    def feed(self, lines: Iterable[str], into: QueueLogParse | None = None) -> QueueLogParse:
+        result = into if into is not None else QueueLogParse()
+        for raw in lines:
+            line_no = self.next_line_no
+            self.next_line_no += 1
+            if not raw.strip():
+                continue
+            try:
+                ln = _split(raw)
+                builder = BUILDERS.get(ln.event)
+                if builder is None:
+                    result.skipped[ln.event] += 1
+                    continue
+                event = builder(ln, self._ctx)
+            except _Malformed as exc:
+                result.problems.append(LineProblem(line_no, str(exc)))
+                continue
+            if event is not None:
+                result.events.append(event)
+        if len(self._ctx.tags) > _MAX_PENDING_TAGS:  # IVRPATH lines whose call never queued
+            for uniqueid in list(self._ctx.tags)[: len(self._ctx.tags) // 2]:
+                del self._ctx.tags[uniqueid]
+        return result
+
+
+_MAX_PENDING_TAGS = 10_000
+
+
+def line_time(raw: str) -> float | None:
+    """The time at the start of a queue_log line, or None if it has none."""
+    head, sep, _ = raw.partition("|")
+    if not sep:
+        return None
+    try:
+        at = float(head)
+    except ValueError:
+        return None
+    return at if math.isfinite(at) else None
+
+
 def parse_queue_log(lines: Iterable[str], caller_key: CallerKeyer) -> QueueLogParse:
     """Parse queue_log lines (a file object works) into domain events and a problem report."""
-    result = QueueLogParse()
-    ctx = _Context(caller_key)
-    for line_no, raw in enumerate(lines, start=1):
-        if not raw.strip():
-            continue
-        try:
-            ln = _split(raw)
-            builder = BUILDERS.get(ln.event)
-            if builder is None:
-                result.skipped[ln.event] += 1
-                continue
-            event = builder(ln, ctx)
-        except _Malformed as exc:
-            result.problems.append(LineProblem(line_no, str(exc)))
-            continue
-        if event is not None:
-            result.events.append(event)
-    return result
+    return QueueLogParser(caller_key).feed(lines)

@@ -27,3 +27,5 @@ class PipelineStats:
     """Updates dropped from slow subscribers' queues."""
     recovered: int = 0
     """Events replayed from the store by `recover()`."""
+    caught_up: int = 0
+    """Events the live feed missed, caught up from Asterisk's queue_log."""

@@ -262,6 +262,23 @@ def chan_var(event: AmiMessage, name: str, prefix: str = "") -> str | None:
     return None
 
 
+def queue_log_outcome(settings: Settings, uniqueid: str) -> str | None:
+    """The event that ended the call's visit to a queue in Asterisk's queue_log
+    (COMPLETECALLER, ABANDON, EXITWITHTIMEOUT, ...), or None while it has none."""
+    path = settings.run_dir / "log" / "queue_log"
+    if not path.exists():
+        return None
+    for line in reversed(path.read_text(encoding="utf-8", errors="replace").splitlines()):
+        fields = line.split("|")
+        if len(fields) > 4 and fields[1] == uniqueid and fields[4] in QUEUE_LOG_OUTCOMES:
+            return fields[4]
+    return None
+
+
+QUEUE_LOG_OUTCOMES = frozenset({"COMPLETECALLER", "COMPLETEAGENT", "ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY",
+                                "EXITWITHKEY", "BLINDTRANSFER", "ATTENDEDTRANSFER"})  # fmt: skip
+
+
 # --------------------------------------------------------------------------- SIPp
 
 
@@ -434,6 +451,8 @@ class IvrService:
             IVR_RTP_START=str(s.rtp_start), IVR_RTP_END=str(s.rtp_end), IVR_LOG_JSON="true",
             IVR_DEMO_TOKENS="true",
         )  # fmt: skip
+        if s.event_store_path is not None:
+            env["IVR_EVENT_STORE_PATH"] = str(s.event_store_path)
         return env
 
     def start(self) -> None:
@@ -491,6 +510,19 @@ class IvrService:
             return json.loads(exc.read())  # type: ignore[no-any-return]
         except OSError:
             return None
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash: nothing is flushed, nothing is closed."""
+        assert self.proc is not None
+        self.proc.kill()
+        self.proc.wait()
+        self.proc = None
+
+    def reconcile(self, since: float) -> subprocess.CompletedProcess[str]:
+        """`ivr reconcile --since` against this service's event store and queue_log."""
+        ivr = shutil.which("ivr") or str(REPO / ".venv" / "bin" / "ivr")
+        return subprocess.run([ivr, "reconcile", "--since", str(since)], capture_output=True, text=True,
+                              env=self.env(), cwd=REPO, check=False, timeout=60)  # fmt: skip
 
     def stop(self) -> None:
         if self.proc is None:

@@ -17,13 +17,12 @@ from __future__ import annotations
 import csv
 import io
 import itertools
-import subprocess
 import time
 from collections.abc import Iterator
 
 import pytest
 
-from tests.e2e.harness import REPO, EventLog, IvrService, Pbx, Sipp, free_port, wait_until
+from tests.e2e.harness import EventLog, IvrService, Pbx, Sipp, free_port, queue_log_outcome, wait_until
 
 pytestmark = pytest.mark.e2e
 _callers = itertools.count(1)
@@ -63,11 +62,11 @@ def run_mix(sipp: Sipp, events: EventLog) -> list[str]:
                 lambda e, n=number: e.name == "QueueCallerJoin" and e.get("CallerIDNum") == n, since=mark,
                 what=f"{number} joining a queue",
             )
-            uniqueid = joined.get("Uniqueid")
-            events.wait_for(
-                lambda e, u=uniqueid: e.name in ("AgentComplete", "QueueCallerAbandon") and e.get("Uniqueid") == u,
-                since=mark, timeout=40, what=f"{number} to complete or abandon",
-            )  # fmt: skip
+            # queue_log, not AMI: Asterisk was seen not to send an AgentComplete it
+            # logged (the service catches such an event up from queue_log).
+            uniqueid = joined.get("Uniqueid") or ""
+            wait_until(lambda u=uniqueid: queue_log_outcome(events.settings, u) is not None, 40,
+                       f"{number} to complete or abandon")  # fmt: skip
         events.wait_for(lambda e: e.name == "UserEvent" and e.get("UserEvent") == "IvrSurvey"
                         and e.get("CallerIDNum") == callers[4], since=mark, timeout=30, what="the rating")  # fmt: skip
         for proc in procs:
@@ -120,7 +119,8 @@ def test_scripted_call_mix_gives_exact_kpis_through_restarts_and_reconciles_with
     offered_before = prometheus_value(ivr_service, "ivr_queue_offered_today", queue="group")
 
     callers = run_mix(sipp, events)
-    wait_until(lambda: figures(ivr_service, t0) == EXPECTED, 10, "the service's KPIs to show the mix")
+    # At once when AMI delivered every event; within the follower's settle time when not.
+    wait_until(lambda: figures(ivr_service, t0) == EXPECTED, 60, "the service's KPIs to show the mix")
 
     # The same numbers from Prometheus (deltas: earlier tests also called today) ...
     assert prometheus_value(ivr_service, "ivr_queue_offered_today", queue="group") == offered_before + 2
@@ -148,17 +148,14 @@ def test_scripted_call_mix_gives_exact_kpis_through_restarts_and_reconciles_with
         mark = events.mark()
         proc = sipp.call("95588", number)
         joined = events.wait_for(lambda e: e.name == "QueueCallerJoin" and e.get("CallerIDNum") == number, since=mark)
-        events.wait_for(lambda e: e.name == "AgentComplete" and e.get("Uniqueid") == joined.get("Uniqueid"), since=mark)
+        wait_until(lambda: queue_log_outcome(settings, joined.get("Uniqueid") or "") is not None, 30, "the call to end")
         assert proc.wait(30) == 0
     expected = {**EXPECTED, "basic_zh": {**EXPECTED["basic_zh"], "offered": 2, "answered": 2,
                                          "answered_in_service_level": 2, "handled": 2}}  # fmt: skip
-    wait_until(lambda: figures(ivr_service, t0) == expected, 10, "KPIs after the Asterisk restart")
+    wait_until(lambda: figures(ivr_service, t0) == expected, 60, "KPIs after the Asterisk restart")
 
     # Asterisk's queue_log and the event store tell the same story.
-    result = subprocess.run(
-        [str(REPO / ".venv" / "bin" / "ivr"), "reconcile", "--since", str(t0)],
-        capture_output=True, text=True, env=ivr_service.env(), cwd=REPO, check=False,
-    )  # fmt: skip
+    result = ivr_service.reconcile(t0)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "reconcile: no difference" in result.stdout
 

@@ -50,7 +50,7 @@ import itertools
 import math
 import time
 from collections import Counter, deque
-from collections.abc import AsyncIterable, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from ivr.ami.protocol import AmiMessage
@@ -249,6 +249,8 @@ class LiveMetrics:
         self._close_timeout = close_timeout
         self.stats = PipelineStats()
         self.rejects: Counter[str] = Counter()
+        self.store_error: str | None = None
+        """Why the last append failed, while the store is failing (None when it works)."""
         self.listeners: list[Callable[[DomainEvent], None]] = []
         """Called on the loop with every event applied live (fed or caught up from
         queue_log), after the state has it; not with duplicates the state dropped,
@@ -299,6 +301,28 @@ class LiveMetrics:
                 listener(event)
             except Exception as exc:
                 log.error("metrics_listener_failed", event_type=type(event).__name__, error=repr(exc))
+
+    def catch_up(self, events: Iterable[DomainEvent]) -> int:
+        """Fold in events the live feed missed (from queue_log): each completes
+        its call's record without taking a seat over (`CenterState.backfill`),
+        is stored and told to the listeners. Returns how many were applied."""
+        applied = 0
+        for event in events:
+            try:
+                fresh = self.state.backfill(event)
+            except Exception as exc:  # a reducer bug must not stop the center's metrics
+                self.rejects[f"{type(event).__name__}:apply_failed"] += 1
+                log.error("metrics_apply_failed", event_type=type(event).__name__, error=repr(exc))
+                continue
+            if fresh:
+                applied += 1
+                self._queue_for_store(event)
+                self._tell_listeners(event)
+        if applied:
+            self.stats.caught_up += applied
+            self._dirty = True
+            self._changed.set()
+        return applied
 
     def _queue_for_store(self, event: DomainEvent) -> None:
         self._backlog.append(event)
@@ -403,8 +427,15 @@ class LiveMetrics:
             stored = await asyncio.wait_for(asyncio.to_thread(self.store.append, batch), self._store_timeout)
         except Exception as exc:  # any store failure: keep the batch, retry later
             self.stats.store_errors += 1
-            log.warning("metrics_store_append_failed", error=repr(exc), batch=len(batch))
+            if self.store_error is None:
+                log.error("metrics_store_failing", error=repr(exc), batch=len(batch), backlog=len(self._backlog))
+            else:
+                log.warning("metrics_store_append_failed", error=repr(exc), batch=len(batch))
+            self.store_error = repr(exc)
             return False
+        if self.store_error is not None:
+            log.info("metrics_store_recovered", backlog=len(self._backlog))
+            self.store_error = None
         # Only this task removes from the left; the reader only appends.
         for _ in range(min(len(batch), len(self._backlog))):
             self._backlog.popleft()

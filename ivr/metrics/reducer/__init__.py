@@ -47,6 +47,7 @@ from ivr.catalog.model import Catalog
 from .records import (
     AgentSnapshot,
     CallCounts,
+    CallFacts,
     CallKey,
     CenterSnapshot,
     GroupBy,
@@ -64,6 +65,7 @@ __all__ = [
     "KPI_STEP",
     "AgentSnapshot",
     "CallCounts",
+    "CallFacts",
     "CallKey",
     "CenterSnapshot",
     "CenterState",

@@ -177,6 +177,22 @@ class CenterSnapshot:
     agents: tuple[AgentSnapshot, ...]
 
 
+@dataclass(frozen=True, slots=True)
+class CallFacts:
+    """What the state knows of one call's visit to one queue: the questions a
+    catch-up from queue_log asks before adding what the live feed missed."""
+
+    join_known: bool
+    tagged: bool
+    """The call's line is known."""
+    answered: bool
+    completed: bool
+    ended_unanswered: bool
+    """An abandon or an exit is known (a leave without either is not)."""
+    ring_no_answer: Mapping[str, int]
+    surveys: int
+
+
 @mypyc_attr(acyclic=True)  # not walked by the collector: see the module docstring
 @dataclass(slots=True, init=False)
 class CallRecord:

@@ -36,6 +36,7 @@ from ..events import (
 )
 from .records import (
     STATE_INDEX,
+    CallFacts,
     CallKey,
     CallRecord,
     GroupConfig,
@@ -85,6 +86,7 @@ class Transitions:
         self.applied = 0
         self.duplicates = 0
         self.late = 0
+        self._backfilling = False
         # What changed since the live sums last folded it in (`sums`).
         self._dirty_calls: dict[CallKey, CallRecord] = {}
         self._dirty_seats: dict[str, SeatRecord] = {}
@@ -136,6 +138,38 @@ class Transitions:
                 self._prune_seen()
         self.applied += 1
         self._handlers[type(event)](event)
+
+    def backfill(self, event: DomainEvent) -> bool:
+        """Fold in an event the live feed missed (caught up from queue_log, late).
+
+        As `apply`, except that it only completes the call's record and never
+        takes a seat over: a late AgentConnected does not put its agent on
+        that call now (the seat's live state came after it); a late
+        AgentCompleted still ends the call the seat is shown on. True if it
+        was applied (not a duplicate, not too late).
+        """
+        applied = self.applied
+        self._backfilling = True
+        try:
+            self.apply(event)
+        finally:
+            self._backfilling = False
+        return self.applied != applied
+
+    def call_facts(self, queue: str, uniqueid: str) -> CallFacts | None:
+        """What is known of the call's visit to `queue`; None if nothing is."""
+        call = self._calls.get((queue, uniqueid))
+        if call is None:
+            return None
+        return CallFacts(
+            join_known=call.join_known,
+            tagged=bool(call.line),
+            answered=call.answered_at is not None,
+            completed=call.completed_at is not None,
+            ended_unanswered=call.abandon_hold is not None or call.exit_hold is not None,
+            ring_no_answer=dict(call.ring_no_answer),
+            surveys=len(self._surveys_by_call.get((queue, uniqueid), ())),
+        )
 
     def _on_abandoned(self, event: CallerAbandoned) -> None:
         call = self._call(event.queue, event.uniqueid, event.at - event.hold_time)
@@ -238,6 +272,12 @@ class Transitions:
         self._settle(seat, at)
 
     def _on_survey(self, event: SurveyRated) -> None:
+        rated = self._surveys_by_call.get((event.queue, event.uniqueid), ())
+        if any(s.agent == event.agent and s.rating == event.rating for s in rated):
+            # A call is rated once per agent: the same rating from the other
+            # source (AMI's UserEvent, queue_log's SURVEY line) is this one again.
+            self.duplicates += 1
+            return
         self._surveys.append(event)
         self._surveys_by_call.setdefault((event.queue, event.uniqueid), []).append(event)
         self._dirty_surveys.append(event)
@@ -333,6 +373,9 @@ class Transitions:
         key = (call.queue, call.uniqueid)
         for other in sorted(other for other in call.presented_to if other != agent):
             self._seat_stops_ringing(other, key, at)
+        if self._backfilling:  # late: the seat's live state is newer than this
+            self._seat_stops_ringing(agent, key, at)
+            return
         seat = self._seat(agent, at)
         at = self._advance(seat, at)
         seat.memberships.add(call.queue)
