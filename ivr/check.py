@@ -110,6 +110,8 @@ FUNCTION_MODULES = {
     "strftime": "func_strings.so",
     "sha1": "func_sha1.so",
     "file": "func_env.so",
+    "group": "func_groupcount.so",
+    "group_count": "func_groupcount.so",
 }
 
 # The files the catalog feeds: section kind -> the options the templates write

@@ -15,15 +15,24 @@ the same text at a fraction of the cost (a property test holds it to
 
 from __future__ import annotations
 
+import asyncio
+import atexit
+import contextvars
+import json as jsonlib
 import logging
+import os
 import re
 import sys
+import threading
 import time
 from collections.abc import MutableMapping
-from typing import Any
+from typing import Any, cast
 
 import structlog
 
+# `bench/service_cpu.py`'s same-run baseline: structlog's lazy proxy, its Python processors,
+# `json.dumps` and one write per line, as before `ModuleLogger`, `LineBatcher` and the compiled steps.
+_BASELINE = os.environ.get("IVR_BENCH_BASELINE") == "1"
 # Keys whose value is never logged, whatever it looks like.
 SENSITIVE_KEYS = frozenset({"pin", "password", "secret", "card", "card_number", "pan", "id_number", "digits", "cvv"})
 # 11+ digits, optionally grouped by single spaces or dashes: card numbers
@@ -182,24 +191,292 @@ class UtcTimestamp:
         return event_dict
 
 
+class LineBatcher:
+    """structlog's logger at the end of the pipeline: rendered lines written in batches.
+
+    An ``info`` or ``debug`` line waits at most ``delay`` seconds (or until
+    ``max_bytes`` are waiting), so that the lines of many calls leave in one
+    ``write()`` instead of one each: with a few lines per call, that write is
+    a fair share of a call's cost. A ``warning`` or worse is written at once,
+    after the lines before it (order is kept). A thread without a running event
+    loop (the command line, worker threads) writes every line at once. What
+    waits is written at exit, and by `flush()` (the FastAGI server's, at the
+    end of every call: a call that is over has all its lines in the log); a
+    process killed with SIGKILL loses the lines of the calls in progress, at
+    most ``delay`` seconds of them, never a warning."""
+
+    __slots__ = ("_delay", "_file", "_lines", "_lock", "_max_bytes", "_size", "_timer_loop")
+
+    def __init__(self, file: Any, *, delay: float = 0.2, max_bytes: int = 64 * 1024) -> None:
+        self._file = file
+        self._delay = delay
+        self._max_bytes = max_bytes
+        self._lines: list[str] = []
+        self._size = 0
+        # The loop a flush is scheduled on (None: none is); another loop schedules its own.
+        self._timer_loop: asyncio.AbstractEventLoop | None = None
+        self._lock = threading.Lock()
+
+    def _later(self, message: str) -> None:
+        try:
+            loop: asyncio.AbstractEventLoop | None = asyncio.get_running_loop()
+        except RuntimeError:
+            loop = None
+        with self._lock:
+            self._lines.append(message)
+            self._size += len(message)
+            if loop is None or self._size >= self._max_bytes:
+                self._write()
+            elif self._timer_loop is not loop:
+                loop.call_later(self._delay, self._on_timer)
+                self._timer_loop = loop
+
+    def _now(self, message: str) -> None:
+        with self._lock:
+            self._lines.append(message)
+            self._write()
+
+    def _write(self) -> None:
+        lines, self._lines, self._size = self._lines, [], 0
+        if lines:
+            lines.append("")
+            self._file.write("\n".join(lines))
+            self._file.flush()
+
+    def flush(self) -> None:
+        """Write what waits now (a pending timer stays: the lines after this wait for it)."""
+        with self._lock:
+            self._write()
+
+    def _on_timer(self) -> None:
+        with self._lock:
+            self._timer_loop = None
+            self._write()
+
+    def debug(self, message: str) -> None:
+        self._later(message)
+
+    def info(self, message: str) -> None:
+        self._later(message)
+
+    def msg(self, message: str) -> None:
+        self._later(message)
+
+    def warning(self, message: str) -> None:
+        self._now(message)
+
+    def error(self, message: str) -> None:
+        self._now(message)
+
+    def critical(self, message: str) -> None:
+        self._now(message)
+
+    def exception(self, message: str) -> None:
+        self._now(message)
+
+
+class _SharedLogger:
+    """structlog logger factory: the one `LineBatcher` for every logger."""
+
+    def __init__(self, logger: LineBatcher) -> None:
+        self._logger = logger
+
+    def __call__(self, *args: Any) -> LineBatcher:
+        return self._logger
+
+
+_batcher: LineBatcher | None = None
+
+
+_CONTEXT_PREFIX = structlog.contextvars.STRUCTLOG_KEY_PREFIX
+
+
+def merge_call_context(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """`structlog.contextvars.merge_contextvars`, statement for statement, compiled."""
+    context = contextvars.copy_context()
+    for var in context:
+        name = var.name
+        if name.startswith(_CONTEXT_PREFIX):
+            value = context[var]
+            if value is not Ellipsis:
+                event_dict.setdefault(name[len(_CONTEXT_PREFIX) :], value)
+    return event_dict
+
+
+def add_level(_logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """`structlog.processors.add_log_level`, compiled."""
+    event_dict["level"] = "warning" if method == "warn" else "error" if method == "exception" else method
+    return event_dict
+
+
+def format_exc_info(logger: Any, method: str, event_dict: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    """`structlog.processors.format_exc_info`, entered only for a line that has an ``exc_info``."""
+    if "exc_info" not in event_dict:
+        return event_dict
+    formatted: MutableMapping[str, Any] = structlog.processors.format_exc_info(logger, method, event_dict)
+    return formatted
+
+
 def configure(level: str = "info", json: bool = False) -> None:
     """Configure structlog once, at the composition root (`ivr serve`, the CLI)."""
-    renderer: Any = structlog.processors.JSONRenderer(ensure_ascii=False) if json else PlainConsoleRenderer()
+    renderer: Any = _json_renderer() if json else PlainConsoleRenderer()
+    # structlog's own processors in the baseline; the same steps compiled otherwise.
+    merge: Any = structlog.contextvars.merge_contextvars if _BASELINE else merge_call_context
+    level_of: Any = structlog.processors.add_log_level if _BASELINE else add_level
+    exc_info: Any = structlog.processors.format_exc_info if _BASELINE else format_exc_info
     structlog.configure(
         processors=[
-            structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
+            merge,
+            level_of,
             UtcTimestamp(),
-            structlog.processors.format_exc_info,
+            exc_info,
             redact_fields,
             # Tracebacks are text by now: the line is masked with them.
             MaskedRenderer(renderer),
         ],
         wrapper_class=structlog.make_filtering_bound_logger(logging.getLevelName(level.upper())),
-        logger_factory=structlog.WriteLoggerFactory(file=sys.stderr),
+        logger_factory=_line_writer(),
         cache_logger_on_first_use=False,
     )
 
 
+def _fallback(value: Any) -> Any:
+    """JSON for what `json` cannot encode, as structlog's JSONRenderer does: `__structlog__()`, else repr()."""
+    try:
+        return value.__structlog__()
+    except AttributeError:
+        return repr(value)
+
+
+class JsonLineRenderer:
+    """structlog's `JSONRenderer(ensure_ascii=False)`: its exact text, from a C encoder made once."""
+
+    def __init__(self, encode: Any) -> None:
+        self._encode = encode
+
+    def __call__(self, logger: Any, name: str, event_dict: MutableMapping[str, Any]) -> str:
+        return "".join(self._encode(event_dict, 0))
+
+
+def _json_renderer() -> Any:
+    serializer = _json_serializer()
+    if not serializer:
+        return structlog.processors.JSONRenderer(ensure_ascii=False)
+    return JsonLineRenderer(_c_encoder())
+
+
+def _c_encoder() -> Any:
+    make: Any = getattr(jsonlib.encoder, "c_make_encoder", None)  # CPython's _json; not in typeshed
+    return make(None, _fallback, jsonlib.encoder.encode_basestring, None, ": ", ", ", False, False, True)
+
+
+def _json_serializer() -> dict[str, Any]:
+    """JSONRenderer's arguments: `json.dumps(ensure_ascii=False)`'s exact text, from one C encoder made once.
+
+    `json.dumps` builds a `JSONEncoder` and its C encoder for every line; that
+    Python-level set-up costs more than encoding a log line. Without the C
+    encoder (or in the baseline), `json.dumps` itself."""
+    if getattr(jsonlib.encoder, "c_make_encoder", None) is None or _BASELINE:
+        return {}
+    encode = _c_encoder()
+
+    def dumps(value: Any, **_options: Any) -> str:
+        return "".join(encode(value, 0))
+
+    return {"serializer": dumps}
+
+
+def flush() -> None:
+    """Write the log lines waiting in the batch now (`LineBatcher`), if any.
+
+    The FastAGI server calls it when a call ends: once a call is over, its
+    lines are in the log (one write per call instead of one per line)."""
+    if _batcher is not None:
+        _batcher.flush()
+
+
+def _line_writer() -> Any:
+    """Lines to stderr, in batches (`LineBatcher`; one per process, flushed at exit)."""
+    global _batcher
+    if _BASELINE:
+        return structlog.WriteLoggerFactory(file=sys.stderr)
+    if _batcher is None:
+        _batcher = LineBatcher(sys.stderr)
+        atexit.register(_batcher.flush)
+    return _SharedLogger(_batcher)
+
+
+def bind_call(**fields: Any) -> None:
+    """Add fields to every later line of the current call (its task's own context)."""
+    structlog.contextvars.bind_contextvars(**fields)
+
+
+class ModuleLogger:
+    """What `get_logger` returns: structlog's lazy proxy, without its cost per line.
+
+    structlog's `BoundLoggerLazyProxy` (with `cache_logger_on_first_use=False`,
+    which lets `capture_logs()` and every reconfiguration reach the loggers
+    made at import time) builds a bound logger and a `WriteLogger` for every
+    line, more than rendering the line costs. This one keeps the logger it
+    built as long as structlog's configuration holds the same objects
+    (processors, logger factory, wrapper class, context class), and builds a
+    new one after any `structlog.configure`. `capture_logs()` edits the
+    processor list in place, which the kept logger shares. (Running the
+    processors here instead of through the kept logger was tried: no faster.)"""
+
+    __slots__ = ("_bound", "_key", "_name")
+
+    def __init__(self, name: str) -> None:
+        self._name = name
+        self._bound: Any = None
+        self._key: tuple[object, ...] = ()
+
+    def _logger(self) -> Any:
+        config = structlog.get_config()
+        processors, factory = config["processors"], config["logger_factory"]
+        wrapper, context = config["wrapper_class"], config["context_class"]
+        key = self._key
+        if (
+            self._bound is None
+            or key[0] is not processors
+            or key[1] is not factory
+            or key[2] is not wrapper
+            or key[3] is not context
+        ):
+            self._bound = structlog.get_logger(self._name).bind()
+            self._key = (processors, factory, wrapper, context)
+        return self._bound
+
+    def bind(self, **fields: Any) -> Any:
+        """``self`` when nothing is bound (a logger that stays this cheap); else structlog's bound logger."""
+        if not fields:
+            return self
+        return self._logger().bind(**fields)
+
+    def is_enabled_for(self, level: int) -> bool:
+        return bool(self._logger().is_enabled_for(level))
+
+    def debug(self, event: str, **fields: Any) -> Any:
+        return self._logger().debug(event, **fields)
+
+    def info(self, event: str, **fields: Any) -> Any:
+        return self._logger().info(event, **fields)
+
+    def warning(self, event: str, **fields: Any) -> Any:
+        return self._logger().warning(event, **fields)
+
+    def error(self, event: str, **fields: Any) -> Any:
+        return self._logger().error(event, **fields)
+
+    def exception(self, event: str, **fields: Any) -> Any:
+        return self._logger().exception(event, **fields)
+
+    def critical(self, event: str, **fields: Any) -> Any:
+        return self._logger().critical(event, **fields)
+
+
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)  # type: ignore[no-any-return]
+    """A module's logger (see `ModuleLogger`); typed as structlog's for its callers."""
+    if _BASELINE:
+        return structlog.get_logger(name)  # type: ignore[no-any-return]
+    return cast(structlog.stdlib.BoundLogger, ModuleLogger(name))

@@ -41,6 +41,7 @@ GROUP = "ivr._native"  # the shared library: ivr/_native__mypyc.<abi>.so
 MODULES: tuple[str, ...] = (
     "ivr.agi.protocol",
     "ivr.agi.server",
+    "ivr.agi.stats",
     "ivr.log",
     "ivr.ami.protocol",
     "ivr.metrics.events",

@@ -3,7 +3,9 @@
 Asterisk's dialplan runs ``AGI(agi://127.0.0.1:4573/<script>,<line>)``; the
 server routes each call by ``<script>`` to a handler that drives the channel
 through an :class:`AgiSession`; :mod:`.auth` checks the per-call token that
-proves a connection comes from the deployment's Asterisk (:class:`AgiAuth`).
+proves a connection comes from the deployment's Asterisk (:class:`AgiAuth`);
+:mod:`.stats` counts sessions, faults, hang-ups and command latency, which
+:mod:`.prometheus` exposes on /metrics.
 `bench/agi_pool.py` adds worker processes on the same port, for the benchmark.
 """
 

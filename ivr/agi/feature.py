@@ -1,6 +1,8 @@
 """The FastAGI server as the last feature of `ivr serve`: it starts after every
 other feature (their scripts read what those started) and serves the `agi`
-scripts of them all; it stops first, before what the calls use."""
+scripts of them all; it stops first, before what the calls use. Its series
+(`ivr.agi.prometheus`) join /metrics through the metrics feature's
+`EXTRA_COLLECTORS`, when that feature runs (it starts first)."""
 
 from __future__ import annotations
 
@@ -11,9 +13,11 @@ from aiohttp import web
 
 from ivr.app import SETTINGS, AgiFactory, CleanupContext, Feature
 from ivr.log import get_logger
+from ivr.metrics.adapters.http import EXTRA_COLLECTORS
 from ivr.render import ASTERISK_GID
 
 from .auth import AgiAuth
+from .prometheus import AgiCollector
 from .server import FastAgiServer
 
 log = get_logger(__name__)
@@ -38,6 +42,9 @@ def _context(factories: dict[str, AgiFactory]) -> CleanupContext:
         server = FastAgiServer(settings.agi_host, settings.agi_port, scripts, command_timeout=30.0, auth=auth)
         await server.start()
         app[AGI] = server
+        collectors = app.get(EXTRA_COLLECTORS)
+        if collectors is not None:
+            collectors.append(AgiCollector(server.stats))
         log.info("agi_listening", host=settings.agi_host, port=server.port)
         yield
         await server.close()

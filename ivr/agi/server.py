@@ -48,7 +48,17 @@ to the pool's process (:class:`Handover`, :meth:`FastAgiServer.adopt`).
 
 Logging: the server's logger is bound once; the call's fields come from
 contextvars. One ``info`` line ends each call (the start and each command
-are ``debug``, and whether debug is on is checked once, at start).
+are ``debug``, and whether debug is on is checked once, at start):
+``agi_call_finished``, or ``agi_caller_hung_up`` naming the command that saw
+the hang-up, whichever command it was and however res_agi.c said it (see
+:class:`AgiSession`); a flow adds where the caller was by binding fields to
+the call's context before the hang-up reaches the server. Warnings and errors
+are for faults only (timeouts, protocol errors, our bugs). The lines a call
+wrote are flushed when it ends (:func:`ivr.log.flush`).
+
+Metrics: :class:`~ivr.agi.stats.AgiStats` counts sessions, faults and
+hang-ups per script and times every command (``FastAgiServer.stats``,
+exposed by :mod:`ivr.agi.prometheus`).
 """
 
 from __future__ import annotations
@@ -61,7 +71,7 @@ import logging
 import re
 import socket
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Final, Self, cast
@@ -84,6 +94,8 @@ from ivr.agi.protocol import (
     format_header,
     validate_digits,
 )
+from ivr.agi.stats import AgiStats
+from ivr.log import flush as flush_logs
 from ivr.log import get_logger
 
 __all__ = [
@@ -108,6 +120,8 @@ _MAX_IDLE_BUFFER: Final = 64 * 1024
 # Written instead of a command: res_agi.c's "failure" special case.
 _FAILURE_LINE: Final = b"FAILURE\n"
 _DEFAULT_DIGIT_TIMEOUT_MS: Final = 10_000
+# How long a result=-1 waits for the HANGUP line before the channel is probed.
+_HANGUP_GRACE: Final = 0.25
 _VARIABLE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\([A-Za-z0-9_,.\-]*\))?")
 # Variable names already checked; bounded, as names come from code, not from callers.
 _variable_names: set[str] = set()
@@ -124,7 +138,15 @@ class AgiError(Exception):
 
 
 class AgiHangup(AgiError):
-    """The channel hung up (HANGUP line, 511 answer) or Asterisk closed the connection."""
+    """The channel hung up: a HANGUP line, a 511 answer, the end of the connection, or a
+    ``result=-1`` that a probe of the channel (CHANNEL STATUS) showed to be a hang-up.
+
+    Not an error: callers hang up whenever they like. ``command`` is the command
+    that saw it."""
+
+    def __init__(self, message: str, command: str = "") -> None:
+        super().__init__(message)
+        self.command = command
 
 
 class AgiTimeout(AgiError):
@@ -142,7 +164,9 @@ class AgiCommandError(AgiError):
 
 
 class AgiCommandFailed(AgiError):
-    """The command ran but reported failure (``result=-1``), usually a hang-up in progress."""
+    """The command ran and reported failure (``result=-1``, EXEC's -2) on a live channel: a fault.
+
+    (A -1 because the caller hung up raises :class:`AgiHangup` instead.)"""
 
     def __init__(self, command: str, response: AgiResponse) -> None:
         super().__init__(f"{command} failed (result={response.result})")
@@ -151,7 +175,21 @@ class AgiCommandFailed(AgiError):
 
 
 class AgiSession:
-    """One call's FastAGI conversation, as seen by a route handler."""
+    """One call's FastAGI conversation, as seen by a route handler.
+
+    Hang-ups: every command raises :class:`AgiHangup` once the channel is
+    gone, whatever way res_agi.c says so. A HANGUP line, a 511 answer and the
+    end of the connection say it plainly. A ``result=-1`` does not: ANSWER,
+    STREAM FILE, GET DATA, WAIT FOR DIGIT and EXEC print it both when the
+    channel hung up during the command and for a fault (a missing prompt, an
+    application that failed). So after a -1, one CHANNEL STATUS is sent (not
+    allowed on a dead channel): res_agi.c has by then seen the hang-up, written
+    HANGUP (unless ``AGISIGHUP=no``) and answers 511, which raises
+    :class:`AgiHangup`; on a live channel it answers 200 and the -1 is a fault
+    (:class:`AgiCommandFailed`). Before probing, the session waits up to
+    ``_HANGUP_GRACE`` for the HANGUP line res_agi.c writes right after a -1 of
+    a hang-up: then no probe is sent at all.
+    """
 
     def __init__(
         self,
@@ -161,19 +199,35 @@ class AgiSession:
         command_timeout: float,
         logger: Any = None,
         log_commands: bool | None = None,
+        stats: AgiStats | None = None,
     ) -> None:
         self.request = request
         self._stream = stream
         self._conn = stream.conn
         self._command_timeout = command_timeout
         self._hung_up = False
+        # Why the session saw the channel go (the caller, not our own HANGUP), if it did.
+        self._hangup: AgiHangup | None = None
         self._log = log if logger is None else logger
         # Per-command lines are debug: decided once (by the server), not per command.
         self._log_commands = _debug_enabled(self._log) if log_commands is None else log_commands
+        self._stats = stats
 
     @property
     def hung_up(self) -> bool:
         return self._hung_up
+
+    @property
+    def caller_hangup(self) -> AgiHangup | None:
+        """How the session learnt that the caller hung up, or ``None``: it did not (or we hung up)."""
+        return self._hangup
+
+    def _gone(self, message: str, command: str) -> AgiHangup:
+        self._hung_up = True
+        hangup = AgiHangup(message, command)
+        if self._hangup is None:
+            self._hangup = hangup
+        return hangup
 
     async def execute(self, name: str, *args: str, response_within: float | None = None) -> AgiResponse:
         """Send one command and return its response within ``response_within`` seconds.
@@ -185,68 +239,92 @@ class AgiSession:
         Raises :class:`AgiHangup` (HANGUP line, 511, end of file, reset),
         :class:`AgiTimeout`, :class:`AgiCommandError` (510/520) and
         :class:`~ivr.agi.protocol.InvalidCommandArgument`. A ``result=-1``
-        answer is returned as is: its meaning depends on the command.
+        answer is returned as is: its meaning depends on the command (the
+        conveniences below tell a hang-up from a fault).
         """
         if self._hung_up:
-            raise AgiHangup(f"{name}: channel already hung up")
+            raise AgiHangup(f"{name}: channel already hung up", name)
         conn = self._conn
         if not conn.ready_for_command:
             if conn.state is ConnectionState.AWAITING_RESPONSE:
                 raise AgiTimeout(f"{name}: a previous command timed out, the session cannot go on")
             # A HANGUP may already sit in the buffer, read along with the last response.
-            self._raise_if_hangup_buffered()
+            self._raise_if_hangup_buffered(name)
         # From here on nothing complete is buffered: exchange() relies on it.
         data = conn.send_command(name, *args)
         limit = self._command_timeout if response_within is None else response_within
+        stats = self._stats
+        started = time.perf_counter() if stats is not None else 0.0
         try:
             event = await self._stream.exchange(data, limit)
         except TimeoutError:
             raise AgiTimeout(f"{name}: no response within {limit} s") from None
         except ConnectionError as exc:
-            self._hung_up = True
-            raise AgiHangup(f"{name}: connection lost ({exc.__class__.__name__})") from exc
+            raise self._gone(f"{name}: connection lost ({exc.__class__.__name__})", name) from exc
+        if stats is not None:
+            stats.observe(stats.command_index(name), time.perf_counter() - started)
         if type(event) is AgiResponse and event.code == 200:
             if self._log_commands:
                 self._log.debug("agi_command", command=name, code=200)
             return event
         if not isinstance(event, AgiResponse):
             if isinstance(event, HangupNotice | ConnectionClosed):
-                self._hung_up = True
-                raise AgiHangup(f"{name}: {type(event).__name__}")
+                raise self._gone(f"{name}: {type(event).__name__}", name)
             # AgiRequest: impossible after the header, by the state table
             raise AssertionError(f"unexpected {event!r} while awaiting a response")
         if self._log_commands:
             self._log.debug("agi_command", command=name, code=event.code)
         if event.code == 511:
-            self._hung_up = True
-            raise AgiHangup(f"{name}: {event.text}")
+            raise self._gone(f"{name}: {event.text}", name)
         if event.code != 200:
             raise AgiCommandError(name, event)
         return event
 
-    def _raise_if_hangup_buffered(self) -> None:
+    def _raise_if_hangup_buffered(self, name: str) -> None:
         event = self._conn.next_event()
         if isinstance(event, HangupNotice | ConnectionClosed):
-            self._hung_up = True
-            raise AgiHangup(f"{type(event).__name__} before the command was sent")
+            raise self._gone(f"{name}: {type(event).__name__} before the command was sent", name)
 
-    def _checked(self, name: str, response: AgiResponse) -> AgiResponse:
+    async def _checked(self, name: str, response: AgiResponse) -> AgiResponse:
         if response.failed:
+            await self._raise_if_hung_up(name)
             raise AgiCommandFailed(name, response)
         return response
+
+    async def _raise_if_hung_up(self, name: str) -> None:
+        """After ``name`` answered -1: :class:`AgiHangup` when the channel is gone (see the class)."""
+        if self._conn.ready_for_command:
+            # On a hang-up, res_agi.c writes HANGUP (or closes) right after the -1, in a
+            # segment of its own: waiting for it a moment saves both processes the
+            # probe's exchange. Only a fault (the channel is up) waits it out.
+            try:
+                event = await self._stream.exchange(b"", _HANGUP_GRACE)
+            except TimeoutError:
+                event = None
+            except ConnectionError as exc:
+                raise self._gone(f"{name}: result=-1, then connection lost", name) from exc
+            if isinstance(event, HangupNotice | ConnectionClosed):
+                raise self._gone(f"{name}: result=-1, then {type(event).__name__}", name)
+        try:
+            await self.execute("CHANNEL STATUS")
+        except AgiHangup as hangup:
+            hangup.command = name
+            raise
 
     # -- conveniences -----------------------------------------------------------
 
     async def answer(self) -> None:
-        self._checked("ANSWER", await self.execute("ANSWER"))
+        await self._checked("ANSWER", await self.execute("ANSWER"))
 
     async def stream_file(self, name: str, escape_digits: str = "", *, response_within: float | None = None) -> str:
         """Play a sound file; return the escape digit pressed, or ``""``.
 
         ``response_within`` must exceed the file's duration (default ``command_timeout``).
+        Raises :class:`AgiCommandFailed` when the channel is up but the file
+        could not be played (missing), :class:`AgiHangup` when the caller hung up.
         """
         validate_digits(escape_digits)
-        response = self._checked(
+        response = await self._checked(
             "STREAM FILE",
             await self.execute("STREAM FILE", name, escape_digits, response_within=response_within),
         )
@@ -271,7 +349,7 @@ class AgiSession:
             # 0 asks Asterisk for its default digit timeout, a few seconds.
             per_digit = (timeout_ms or _DEFAULT_DIGIT_TIMEOUT_MS) / 1000
             response_within = self._command_timeout + max_digits * per_digit
-        response = self._checked(
+        response = await self._checked(
             "GET DATA",
             await self.execute(
                 "GET DATA",
@@ -290,7 +368,7 @@ class AgiSession:
         """
         if response_within is None and timeout_ms > 0:
             response_within = self._command_timeout + timeout_ms / 1000
-        response = self._checked(
+        response = await self._checked(
             "WAIT FOR DIGIT",
             await self.execute("WAIT FOR DIGIT", str(timeout_ms), response_within=response_within),
         )
@@ -299,6 +377,24 @@ class AgiSession:
     async def set_variable(self, name: str, value: str) -> None:
         _check_variable_name(name)
         await self.execute("SET VARIABLE", name, value)
+
+    async def set_variables(self, pairs: Sequence[tuple[str, str]]) -> None:
+        """Set several channel variables (or functions), in order, in one exchange when it is safe.
+
+        One ``EXEC MSet(name1=value1,name2=value2,...)`` instead of one SET
+        VARIABLE each: every exchange costs both processes a wake-up and a
+        loopback write, which is most of a short command's cost. MSet splits
+        on commas and the first ``=`` and Asterisk substitutes ``${...}`` in
+        EXEC arguments, so only names and values of plain characters
+        (:data:`_PLAIN_VALUE`) go that way; otherwise, one SET VARIABLE each.
+        """
+        for name, _value in pairs:
+            _check_variable_name(name)
+        if len(pairs) > 1 and all(_is_plain(name, value) for name, value in pairs):
+            await self.exec("MSet", ",".join(f"{name}={value}" for name, value in pairs))
+            return
+        for name, value in pairs:
+            await self.execute("SET VARIABLE", name, value)
 
     async def get_variable(self, name: str) -> str | None:
         """The variable's value, or ``None`` when it is not set."""
@@ -325,11 +421,15 @@ class AgiSession:
         commas). Asterisk may substitute ``${...}`` in it: never put
         caller-supplied text there unvalidated. Blocking applications
         (Playback, Queue) need a ``response_within`` longer than they run.
+        An application that returns -1 because the caller hung up raises
+        :class:`AgiHangup`; any other -1 is returned as is.
         """
         args = (app, options) if options else (app,)
         response = await self.execute("EXEC", *args, response_within=response_within)
         if response.result == "-2":
             raise AgiCommandFailed(f"EXEC {app}", response)
+        if response.result == "-1":
+            await self._raise_if_hung_up(f"EXEC {app}")
         return response
 
 
@@ -346,6 +446,16 @@ def _digit_from_code(response: AgiResponse) -> str:
     if code is None or code < 0:
         raise RemoteProtocolError(f"expected a character code, got result={response.result!r}")
     return "" if code == 0 else validate_digits(chr(code), "0123456789*#ABCD")
+
+
+# What MSet can take as it is: no separator (`,` `=`), no substitution (`$` `[`),
+# no quoting (quotes, backslash, space), no parentheses in a value.
+_PLAIN_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:\([A-Za-z0-9_.\-]*\))?")
+_PLAIN_VALUE = re.compile(r"[A-Za-z0-9_.:>*#+\-]*")
+
+
+def _is_plain(name: str, value: str) -> bool:
+    return _PLAIN_NAME.fullmatch(name) is not None and _PLAIN_VALUE.fullmatch(value) is not None
 
 
 def _check_variable_name(name: str) -> None:
@@ -567,7 +677,8 @@ class _AgiStream(asyncio.Protocol):
         transport = self._transport
         if self._lost or transport is None:
             raise ConnectionResetError("Connection lost")
-        transport.write(data)
+        if data:  # b"": only wait for what Asterisk sends unasked (HANGUP, its close)
+            transport.write(data)
         # _arm(), inline: the timer usually stays, armed for an earlier deadline.
         loop = self._loop
         deadline = self._deadline = loop.time() + within
@@ -745,6 +856,7 @@ class FastAgiServer:
         reuse_port: bool = False,
         handover: Handover | None = None,
         auth: AgiAuth | None = None,
+        stats: AgiStats | None = None,
     ) -> None:
         if not allow_non_loopback and not _is_loopback(host):
             raise ValueError(
@@ -759,6 +871,7 @@ class FastAgiServer:
         self._reuse_port = reuse_port
         self._handover = handover
         self._auth = auth
+        self._stats = AgiStats(self._routes) if stats is None else stats
         # Bound once: structlog's lazy proxy would rebuild a logger per line. The
         # per-call context comes from contextvars, merged when a line is logged.
         self._log: Any = log.bind()
@@ -791,6 +904,11 @@ class FastAgiServer:
     @property
     def command_timeout(self) -> float:
         return self._command_timeout
+
+    @property
+    def stats(self) -> AgiStats:
+        """Sessions, faults and hang-ups per script, command latencies (``ivr.agi.prometheus``)."""
+        return self._stats
 
     @property
     def active_sessions(self) -> int:
@@ -865,7 +983,10 @@ class FastAgiServer:
         # One coroutine for the whole call: every command's answer resumes each
         # frame of the await chain, so a frame less here is one less per command.
         call_log = self._log
-        script = ""
+        stats = self._stats
+        script = request.network_script
+        counted = stats.script_index(script)
+        stats.session_started(counted)
         session: AgiSession | None = None
         try:
             args = request.args
@@ -874,15 +995,16 @@ class FastAgiServer:
             structlog.contextvars.bind_contextvars(
                 uniqueid=request.uniqueid, channel=request.channel, line=args[0] if args else None
             )
-            script = request.network_script
             handler = self._routes.get(script, self._default_route)
             if handler is None:
+                stats.failed(counted)
                 call_log.warning("agi_unknown_route", script=script)
                 stream.report_failure()
                 return
             session = AgiSession(
-                request, stream, command_timeout=self._command_timeout, logger=call_log, log_commands=self._log_debug
-            )
+                request, stream, command_timeout=self._command_timeout, logger=call_log, log_commands=self._log_debug,
+                stats=stats,
+            )  # fmt: skip
             # One info line per call, when it ends, naming the script (as an access
             # log does); at ~25 µs a line, a second one at the start would cost more
             # than all our parsing. The start is logged at debug.
@@ -892,12 +1014,17 @@ class FastAgiServer:
         # One name per exception type: compiled (ivr.native), a name bound by two
         # `except ... as` clauses keeps the first clause's type.
         except AgiHangup as hangup:
-            call_log.info("agi_caller_hung_up", script=script, detail=str(hangup))
+            # Whatever command saw it: a hang-up is how calls end, not an error.
+            stats.hung_up(counted)
+            _log_hangup(call_log, script, hangup)
         except AgiTimeout as timeout:
+            stats.failed(counted)
             call_log.warning("agi_command_timeout", script=script, detail=str(timeout))
         except RemoteProtocolError as protocol_error:
+            stats.failed(counted)
             call_log.warning("agi_protocol_error", script=script, error=str(protocol_error))
         except Exception:
+            stats.failed(counted)
             if session is None:
                 # Last resort: a bug here must cost one call, never the server.
                 call_log.exception("agi_session_failed", peer=stream.peer)
@@ -907,6 +1034,19 @@ class FastAgiServer:
                 if not session.hung_up:
                     stream.report_failure()
         else:
-            call_log.info("agi_call_finished", script=script)
+            seen = None if session is None else session.caller_hangup
+            if seen is not None:  # the handler caught the hang-up itself and ended
+                stats.hung_up(counted)
+                _log_hangup(call_log, script, seen)
+            else:
+                call_log.info("agi_call_finished", script=script)
         finally:
+            # The call's lines (batched by ivr.log) are in the log before Asterisk
+            # sees the session end and moves the call on (to a queue, say).
+            flush_logs()
             stream.close()
+
+
+def _log_hangup(call_log: Any, script: str, hangup: AgiHangup) -> None:
+    """The one line of a call the caller hung up: info, no traceback (see AgiSession)."""
+    call_log.info("agi_caller_hung_up", script=script, command=hangup.command, detail=str(hangup))

@@ -27,7 +27,7 @@ from ivr.agi import AgiCommandFailed, AgiHangup, AgiSession
 from ivr.catalog.model import Catalog
 from ivr.directory import CustomerDirectory
 from ivr.hours.opening import line_is_open
-from ivr.log import get_logger
+from ivr.log import bind_call, get_logger
 from ivr.menu.engine import (
     ActivateCard,
     CallStarted,
@@ -54,34 +54,47 @@ SILENCE = "silence/1"
 
 async def stream_prompt(session: AgiSession, sounds: str, prompt: str, keys: str = "") -> str:
     """STREAM FILE of `sounds/<prompt>` ("zh/welcome"); a prompt that cannot be
-    played is logged and skipped. Returns the escape key pressed, or "".
-
-    Asterisk answers -1 both for a missing file and for a caller who hung up
-    during playback (the HANGUP notice follows): one more command tells
-    them apart, raising AgiHangup in the second case."""
+    played is logged (an error: the channel is up, the file is missing) and
+    skipped. Returns the escape key pressed, or "". A caller who hangs up
+    during playback raises AgiHangup (the session tells it from a fault)."""
     log.info("ivr_play", prompt=prompt)
     try:
         return await session.stream_file(f"{sounds.rstrip('/')}/{prompt}", keys)
     except AgiCommandFailed:
-        await session.get_variable("IVR_LINE")
         log.error("ivr_prompt_failed", prompt=prompt)
         return ""
 
 
 class CallFlow:
     """`announcements(line_id)` gives the emergency prompts in force (synchronous:
-    run in a thread); `clock` the time used for opening hours."""
+    run in a thread); `clock` the time used for opening hours.
+
+    `lookups_inline`: the two reads every call starts with (the caller in the
+    directory, the announcements in force) are made on the event loop, not
+    through a worker thread. For local SQLite files (an indexed read of
+    5-40 µs) a thread hop costs far more: waking a worker and then the loop
+    again, ~140 µs of CPU on the 2-core test box (BENCHMARKS.md, "Control-plane
+    cost"). The price: a write holding either file's lock (a card activation,
+    an announcement switched) holds the loop for as long. PIN checks (scrypt)
+    and card activations (a write) always run in a thread.
+
+    `variables_at_once`: the channel variables of a step (3 at the start, 9 at
+    the hand-off) are set in one exchange (`AgiSession.set_variables`, one
+    EXEC MSet) instead of one SET VARIABLE each."""
 
     def __init__(
         self, catalog: Catalog, directory: Callable[[], CustomerDirectory], sounds: str,
         announcements: Callable[[str], tuple[str, ...]] = lambda _line: (),
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        *, lookups_inline: bool = False, variables_at_once: bool = False,
     ) -> None:  # fmt: skip
         self._catalog = catalog
         self._directory = directory
         self._sounds = sounds.rstrip("/")
         self._announcements = announcements
         self._clock = clock
+        self._lookups_inline = lookups_inline
+        self._variables_at_once = variables_at_once
 
     async def _line_state(self, line: str) -> tuple[bool, tuple[str, ...]]:
         """(open now, emergency prompts) for a line; an unknown line is left to the walker."""
@@ -89,14 +102,22 @@ class CallFlow:
             number = self._catalog.number(line)
         except KeyError:
             return True, ()
-        announcements = await asyncio.to_thread(self._announcements, number.id)
+        if self._lookups_inline:
+            announcements = self._announcements(number.id)
+        else:
+            announcements = await asyncio.to_thread(self._announcements, number.id)
         return line_is_open(self._catalog, number, self._clock()), announcements
 
     async def handle(self, session: AgiSession) -> None:
         line = session.request.args[0] if session.request.args else ""
         caller_id = session.request.callerid
         directory = self._directory()
-        customer = await asyncio.to_thread(directory.by_caller_id, caller_id) if caller_id else None
+        customer = None
+        if caller_id:
+            if self._lookups_inline:
+                customer = directory.by_caller_id(caller_id)
+            else:
+                customer = await asyncio.to_thread(directory.by_caller_id, caller_id)
         walker = MenuWalker(self._catalog)
         is_open, announcements = await self._line_state(line)
         try:
@@ -113,7 +134,16 @@ class CallFlow:
                     return
                 steps = walker.handle(event)
         except AgiHangup:
-            log.info("ivr_caller_hung_up", waiting_for=walker.waiting_for, path=">".join(walker.path))
+            # The server writes the call's one hang-up line (info): with where the caller was.
+            bind_call(waiting_for=walker.waiting_for, path=">".join(walker.path))
+            raise
+
+    async def _set_variables(self, session: AgiSession, pairs: tuple[tuple[str, str], ...]) -> None:
+        if self._variables_at_once:
+            await session.set_variables(pairs)
+        else:
+            for name, value in pairs:
+                await session.set_variable(name, value)
 
     async def _stream(self, session: AgiSession, prompt: str, keys: str = "") -> str:
         return await stream_prompt(session, self._sounds, prompt, keys)
@@ -132,8 +162,7 @@ class CallFlow:
                     log.info("ivr_collect", prompts=list(step.prompts), keys=digits or "(silence)")
                 event = DigitsCollected(digits)
             elif isinstance(step, SetContext):
-                for name, value in step.vars:
-                    await session.set_variable(name, value)
+                await self._set_variables(session, step.vars)
             elif isinstance(step, VerifyPin):
                 ok = await asyncio.to_thread(directory.verify_pin, step.customer_id, step.card_last4, step.pin)
                 log.info("ivr_verification", ok=ok)
@@ -143,8 +172,7 @@ class CallFlow:
                 log.info("ivr_card_activation", result=str(result))
                 event = CardActivationDone(result)
             elif isinstance(step, Handoff):
-                for name, value in step.channel_vars():
-                    await session.set_variable(name, value)
+                await self._set_variables(session, step.channel_vars())
                 log.info("ivr_handoff", queue=step.queue, priority=step.priority, language=step.language,
                          tier=step.tier, verified=step.verified, path=step.path_text, reason=step.reason)  # fmt: skip
                 return None

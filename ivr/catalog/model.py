@@ -76,6 +76,15 @@ class Center(_Model):
     # Seats with no recorded login state start logged in to their skills (a
     # demo floor); off, agents log in with *70 or a supervisor logs them in.
     auto_login: bool = False
+    # Admission control: at most this many calls on the service numbers at
+    # once (in the IVR, waiting and talking alike). The next caller is turned
+    # away before the answer, so calls in progress keep the capacity they
+    # hold: `when_full: reject` answers SIP 503 at once; `busy_prompt` plays
+    # the `lines_busy` prompt as early media (never answered), then the 503.
+    # None: no limit. Set it at the knee of this machine's capacity curve
+    # (BENCHMARKS.md, bench/capacity.py).
+    max_concurrent_calls: int | None = Field(None, ge=1, le=100_000)
+    when_full: Literal["reject", "busy_prompt"] = "reject"
 
 
 class Language(_Model):

@@ -110,6 +110,9 @@ def _action_problems(catalog: Catalog, action: Action, menu: Menu, lines: list[t
 NO_AGENT_PROMPTS = ("no_agent",)
 SURVEY_PROMPTS = ("survey_ask", "survey_thanks", "invalid_choice")
 CLOSED_PROMPTS = (CLOSED_PROMPT, CLOSED_AGENT_PROMPT, GOODBYE_PROMPT)
+# The dialplan's answer to a caller when the center is full (center.when_full),
+# in the line's own language: it plays before any IVR choice.
+BUSY_PROMPT = "lines_busy"
 
 
 def _line_prompt_uses(index: int, line: ServiceNumber) -> Iterator[tuple[tuple[PathPart, ...], str, str]]:
@@ -189,6 +192,8 @@ def missing_prompts(catalog: Catalog, prompts_dir: str | Path) -> list[Problem]:
     missing_by_path: dict[tuple[PathPart, ...], dict[str, list[str]]] = {}
     for index, line in enumerate(catalog.numbers):
         uses = list(_line_prompt_uses(index, line))
+        if catalog.center.max_concurrent_calls and catalog.center.when_full == "busy_prompt":
+            uses.append((("center", "when_full"), BUSY_PROMPT, line.language))
         if line.menu is not None and line.menu in catalog.menus:
             uses += _prompt_uses(catalog, line)
         for path, prompt, language in uses:

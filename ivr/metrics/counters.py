@@ -46,7 +46,7 @@ import bisect
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal, NamedTuple
+from typing import Any, Final, Literal, NamedTuple, Protocol
 
 from ivr.catalog.model import Catalog
 
@@ -406,3 +406,31 @@ class CallCounters:
         if found is None:
             found = self.talks[queue] = Distribution(self._talk_buckets)
         return found
+
+
+class HeaderLookup(Protocol):
+    """An AMI event's headers (`ivr.ami.AmiMessage`, or a mapping)."""
+
+    def get(self, name: str, default: str, /) -> str: ...
+
+
+class Refusals:
+    """Calls turned away at the door when the center was full (admission control,
+    `center.max_concurrent_calls`): the dialplan's `UserEvent(IvrCenterFull,
+    Line: ...)`, counted per line (bounded by the catalog's lines)."""
+
+    EVENT: Final = "ivrcenterfull"
+
+    def __init__(self, labels: LabelSets | None = None) -> None:
+        self._labels = labels or LabelSets()
+        self.by_line: Counter[str] = Counter()
+        if self._labels.lines is not None:
+            for line in self._labels.lines:
+                self.by_line[line] = 0
+
+    def observe(self, headers: HeaderLookup) -> bool:
+        """Count the AMI event if it is a refusal (True); else leave it (False)."""
+        if headers.get("Event", "").lower() != "userevent" or headers.get("UserEvent", "").lower() != self.EVENT:
+            return False
+        self.by_line[_bounded(headers.get("Line", ""), self._labels.lines)] += 1
+        return True

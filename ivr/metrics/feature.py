@@ -50,9 +50,9 @@ from .adapters.http import (
 )
 from .adapters.live import LiveMetrics
 from .adapters.store import SqliteEventStore
-from .counters import CallCounters
+from .counters import CallCounters, LabelSets, Refusals
 from .intake import CallerKeyer
-from .prometheus import AmiSessionCollector, CallCounterCollector, CenterCollector
+from .prometheus import AmiSessionCollector, CallCounterCollector, CenterCollector, RefusalCollector
 from .reducer import CenterState, group_configs
 from .wallboard import Wallboard
 
@@ -85,7 +85,12 @@ async def context(app: web.Application) -> AsyncIterator[None]:
     live.listeners.append(lambda event: counters.observe(event, time.time()))
     app[AMI_SESSIONS] = AmiSessionCollector()
     app[EXTRA_COLLECTORS] = []
-    app[EXTRA_COLLECTORS] += (CallCounterCollector(counters, clock=time.time), app[AMI_SESSIONS])
+    refusals = Refusals(LabelSets.of(catalog))  # the dialplan's admission control
+    app[EXTRA_COLLECTORS] += (
+        CallCounterCollector(counters, clock=time.time),
+        app[AMI_SESSIONS],
+        RefusalCollector(refusals),
+    )
 
     follower = QueueLogFollower(settings.queue_log, live, keyer)
     app[QUEUE_LOG_FOLLOWER] = follower
@@ -102,7 +107,7 @@ async def context(app: web.Application) -> AsyncIterator[None]:
     async def timed_events() -> AsyncIterator[tuple[AmiMessage, float]]:
         async for event in client.events():
             now = time.time()
-            if watch.observe(event, now) is None:
+            if watch.observe(event, now) is None and not refusals.observe(event):
                 yield event, now
 
     runner = asyncio.create_task(client.run(), name="ami-metrics")

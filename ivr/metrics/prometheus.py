@@ -41,7 +41,7 @@ from prometheus_client.registry import Collector
 
 from ivr.catalog.model import Catalog
 
-from .counters import CALL_COUNTS, CallCounters, Distribution
+from .counters import CALL_COUNTS, CallCounters, Distribution, Refusals
 from .reducer import CallCounts, CenterState, LiveCut, SeatState
 from .stats import PipelineStats
 from .views import TIER_ORDER, UNKNOWN, day_start_of
@@ -329,6 +329,21 @@ class AmiSessionCollector:
             for session in sorted(self._sessions, key=lambda s: s.name):
                 family.add_metric([session.name], read(session))
             yield family
+
+
+class RefusalCollector:
+    """`ivr_calls_refused_total{line}`: calls turned away because the center was full."""
+
+    def __init__(self, refusals: Refusals) -> None:
+        self._refusals = refusals
+
+    def collect(self) -> Iterator[Metric]:
+        family = CounterMetricFamily(
+            "ivr_calls_refused", "Calls turned away at the door: the center was full (SIP 503).", labels=["line"]
+        )
+        for line, n in sorted(self._refusals.by_line.items()):
+            family.add_metric([line], n)
+        yield family
 
 
 def exposition(*collectors: Collector) -> bytes:

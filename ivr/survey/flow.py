@@ -7,7 +7,7 @@ import re
 
 from ivr.agi import AgiHangup, AgiSession
 from ivr.callflow.flow import stream_prompt
-from ivr.log import get_logger
+from ivr.log import bind_call, get_logger
 
 from .rating import SurveyContextError, SurveyRating, rating_of
 
@@ -42,7 +42,9 @@ class SurveyFlow:
         except SurveyContextError as exc:
             log.warning("ivr_survey_refused", reason=str(exc))
         except AgiHangup:
-            log.info("ivr_survey_caller_hung_up", queue=queue, agent=agent)
+            # The server writes the call's one hang-up line (info): with the survey's context.
+            bind_call(queue=queue, agent=agent)
+            raise
 
     async def _ask(self, session: AgiSession, language: str) -> int | None:
         """Ask, then wait; an invalid key is asked again once, silence ends it."""

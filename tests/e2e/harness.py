@@ -218,6 +218,11 @@ class EventLog:
         if self._thread is not None:
             self._thread.join(10)
 
+    @property
+    def connected(self) -> bool:
+        """The event log's AMI session is logged in (it reconnects by itself)."""
+        return self._client is not None and self._client.connected
+
     def mark(self) -> int:
         with self._cond:
             return len(self.events)

@@ -58,8 +58,19 @@ def log_records(service: IvrService, offset: int) -> list[dict[str, object]]:
     return [json.loads(line) for line in lines if line.startswith("{")]
 
 
+CALL_ENDS = ("agi_call_finished", "agi_caller_hung_up", "agi_handler_failed")
+
+
+def call_records(service: IvrService, offset: int) -> list[dict[str, object]]:
+    """The log lines since `offset` once the AGI call has ended: the service
+    writes a call's lines in batches and flushes them when the call ends."""
+    wait_until(lambda: any(r.get("event") in CALL_ENDS for r in log_records(service, offset)), 15,
+               "the AGI call's last log line")  # fmt: skip
+    return log_records(service, offset)
+
+
 def prompts_heard(service: IvrService, offset: int) -> list[str]:
-    return [str(r["prompt"]) for r in log_records(service, offset) if r.get("event") == "ivr_play"]
+    return [str(r["prompt"]) for r in call_records(service, offset) if r.get("event") == "ivr_play"]
 
 
 def ivr(service: IvrService, *args: str) -> subprocess.CompletedProcess[str]:
@@ -292,7 +303,7 @@ def test_out_of_hours_the_group_line_says_so_offers_self_service_and_still_takes
         assert proc.wait(60) == 0, "the PBX hangs up after the closed message"
         heard = prompts_heard(service, offset)
         assert heard[0] == "zh/closed" and heard[-2:] == ["zh/closed_agents", "zh/goodbye"]
-        records = log_records(service, offset)
+        records = call_records(service, offset)
         assert any(r.get("event") == "ivr_hangup" and r.get("reason") == "closed" for r in records)
         assert not any(r.get("event") == "ivr_handoff" for r in records)
 

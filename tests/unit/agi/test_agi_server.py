@@ -369,12 +369,13 @@ async def test_default_route_takes_calls_for_unknown_scripts(
     assert outcome.error is None
 
 
-async def test_failed_command_result_raises_command_failed(
+async def test_failed_command_result_on_a_live_channel_raises_command_failed(
     peers: Peers, make_server: ServerFactory, outcome: Outcome
 ) -> None:
     server = await make_server({"route": outcome.handler(AgiSession.answer)})
     pbx = await peers.call(server.port)
     await pbx.exchange("ANSWER", "200 result=-1")
+    await pbx.exchange("CHANNEL STATUS", "200 result=4")  # the channel is up: a fault, not a hang-up
     await outcome.wait()
     assert isinstance(outcome.error, AgiCommandFailed)
 

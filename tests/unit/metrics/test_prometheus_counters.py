@@ -139,3 +139,21 @@ async def test_a_real_ami_client_that_reconnects_shows_one_reconnect_and_two_log
         with contextlib.suppress(asyncio.CancelledError):
             await runner
         await server.close()
+
+
+def test_calls_turned_away_at_the_door_are_counted_per_known_line() -> None:
+    from ivr.ami.protocol import AmiMessage
+    from ivr.metrics.counters import LabelSets, Refusals
+    from ivr.metrics.prometheus import RefusalCollector, exposition
+
+    refusals = Refusals(LabelSets(lines=frozenset({"main", "vip"})))
+    full = [("Event", "UserEvent"), ("UserEvent", "IvrCenterFull"), ("Limit", "200")]
+    assert refusals.observe(AmiMessage([*full, ("Line", "main")]))
+    assert refusals.observe(AmiMessage([*full, ("Line", "main")]))
+    assert refusals.observe(AmiMessage([*full, ("Line", "made-up")]))
+    assert not refusals.observe(AmiMessage([("Event", "UserEvent"), ("UserEvent", "IvrSurvey"), ("Line", "main")]))
+    assert not refusals.observe(AmiMessage([("Event", "QueueCallerJoin"), ("Line", "main")]))
+    text = exposition(RefusalCollector(refusals)).decode()
+    assert 'ivr_calls_refused_total{line="main"} 2.0' in text
+    assert 'ivr_calls_refused_total{line="vip"} 0.0' in text
+    assert 'ivr_calls_refused_total{line="other"} 1.0' in text
