@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import contextlib
 import contextvars
 import json as jsonlib
 import logging
@@ -402,8 +403,16 @@ def _line_writer() -> Any:
         return structlog.WriteLoggerFactory(file=sys.stderr)
     if _batcher is None:
         _batcher = LineBatcher(sys.stderr)
-        atexit.register(_batcher.flush)
+        atexit.register(_flush_at_exit)
     return _SharedLogger(_batcher)
+
+
+def _flush_at_exit() -> None:
+    # A stream closed before exit (a test runner's capture of stderr) has no
+    # reader left: what waited for it cannot be written anywhere.
+    if _batcher is not None:
+        with contextlib.suppress(ValueError, OSError):
+            _batcher.flush()
 
 
 def bind_call(**fields: Any) -> None:
