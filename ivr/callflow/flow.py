@@ -74,9 +74,10 @@ class CallFlow:
     through a worker thread. For local SQLite files (an indexed read of
     5-40 µs) a thread hop costs far more: waking a worker and then the loop
     again, ~140 µs of CPU on the 2-core test box (BENCHMARKS.md, "Control-plane
-    cost"). The price: a write holding either file's lock (a card activation,
-    an announcement switched) holds the loop for as long. PIN checks (scrypt)
-    and card activations (a write) always run in a thread.
+    cost"). Both files are in WAL mode, so a read never waits for another
+    process writing them; inside the service a write (a card activation, an
+    announcement switched) holds the store's lock for one short statement.
+    PIN checks (scrypt) and card activations (a write) always run in a thread.
 
     `variables_at_once`: the channel variables of a step (3 at the start, 9 at
     the hand-off) are set in one exchange (`AgiSession.set_variables`, one

@@ -107,6 +107,9 @@ class SqliteDirectory:
         self._decoy_hash = hash_pin("000000", n=scrypt_n)
         self._lock = threading.Lock()  # one connection, used from worker threads
         self._db = sqlite3.connect(private_file(self.path), check_same_thread=False)
+        # WAL: a lookup never waits for another process writing the directory
+        # (the service reads it on its event loop: ivr/callflow/flow.py).
+        self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA foreign_keys = ON")
         with self._db:
             self._db.executescript(_SCHEMA)
