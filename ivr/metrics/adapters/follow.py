@@ -109,7 +109,7 @@ class QueueLogFollower:
         *,
         settle: float = 30.0,
         poll_interval: float = 2.0,
-        chunk_bytes: int = 4 << 20,
+        chunk_bytes: int = 1 << 20,  # a first catch-up of days of queue_log yields to calls between chunks
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._path = path
