@@ -43,8 +43,10 @@ def fast_and_late_seats(pbx: Pbx, settings, sipp_logs) -> Iterator[None]:  # typ
         sipp.unregister(["1001", "1016", "1019"])
 
 
-def run_mix(sipp: Sipp, events: EventLog) -> list[str]:
-    """Place the five calls at once and wait until each has left its queue."""
+def run_mix(sipp: Sipp, events: EventLog, late_abandon_ms: int = 7000) -> list[str]:
+    """Place the five calls at once and wait until each has left its queue and
+    the rating is in (the second group caller gives up `late_abandon_ms` after
+    asking for an agent)."""
     callers = [caller() for _ in range(5)]
     mark = events.mark()
     procs = [
@@ -52,7 +54,7 @@ def run_mix(sipp: Sipp, events: EventLog) -> list[str]:
         sipp.call("4006695588", callers[1]),
         # 0 for an agent during the greeting, then give up 2 s / 7 s after joining the queue.
         sipp.call("4008795588", callers[2], keys=((1500, "0"),), hangup_after_ms=2000),
-        sipp.call("4008795588", callers[3], keys=((1500, "0"),), hangup_after_ms=7000),
+        sipp.call("4008795588", callers[3], keys=((1500, "0"),), hangup_after_ms=late_abandon_ms),
         # 0 for an agent; after the agent hangs up (1.5 s of talk), 5 in the survey.
         sipp.call("4000095588", callers[4], keys=((1500, "0"), (2000, "0"), (4000, "5"))),
     ]

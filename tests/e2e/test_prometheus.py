@@ -27,7 +27,6 @@ the mix, so calls of earlier tests in the session do not count):
 
 from __future__ import annotations
 
-import itertools
 import json
 import socket
 import subprocess
@@ -42,15 +41,11 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.harness import REPO, SLOT, EventLog, IvrService, Pbx, Sipp, free_port, wait_until
+from tests.e2e.test_metrics import fast_and_late_seats, run_mix  # noqa: F401 - the fixture, by name
 
 pytestmark = pytest.mark.e2e
 IMAGE = "ivr-prometheus:sid"
 ARTIFACTS = REPO / "test-artifacts"
-_callers = itertools.count(1)
-
-
-def caller() -> str:
-    return f"1390066{next(_callers):04d}"
 
 
 @dataclass
@@ -141,51 +136,6 @@ def prometheus(ivr_service: IvrService, settings, tmp_path_factory: pytest.TempP
         subprocess.run(["docker", "rm", "-f", server.name], capture_output=True, check=False)
 
 
-@pytest.fixture(scope="module")
-def seats(pbx: Pbx, settings, sipp_logs) -> Iterator[None]:  # type: ignore[no-untyped-def]
-    sipp = Sipp(settings, sipp_logs)
-    fast, late = free_port(), free_port()
-    with sipp.seats_answering(fast, talk_ms=1500), sipp.seats_answering(late, 1500, "seat_answer_late.xml"):
-        assert sipp.register(["1001", "1019"], fast).returncode == 0
-        assert sipp.register(["1016"], late).returncode == 0
-        yield
-        sipp.unregister(["1001", "1016", "1019"])
-
-
-def run_mix(sipp: Sipp, events: EventLog) -> list[str]:
-    """Place the five calls at once and wait until each has left its queue and the rating is in."""
-    callers = [caller() for _ in range(5)]
-    mark = events.mark()
-    procs = [
-        sipp.call("95588", callers[0]),
-        sipp.call("4006695588", callers[1]),
-        sipp.call("4008795588", callers[2], keys=((1500, "0"),), hangup_after_ms=2000),
-        sipp.call("4008795588", callers[3], keys=((1500, "0"),), hangup_after_ms=9000),
-        sipp.call("4000095588", callers[4], keys=((1500, "0"), (2000, "0"), (4000, "5"))),
-    ]
-    try:
-        for number in callers:
-            joined = events.wait_for(
-                lambda e, n=number: e.name == "QueueCallerJoin" and e.get("CallerIDNum") == n,
-                since=mark,
-                what=f"{number} joining a queue",
-            )
-            uniqueid = joined.get("Uniqueid")
-            events.wait_for(
-                lambda e, u=uniqueid: e.name in ("AgentComplete", "QueueCallerAbandon") and e.get("Uniqueid") == u,
-                since=mark, timeout=40, what=f"{number} to complete or abandon",
-            )  # fmt: skip
-        events.wait_for(lambda e: e.name == "UserEvent" and e.get("UserEvent") == "IvrSurvey"
-                        and e.get("CallerIDNum") == callers[4], since=mark, timeout=30, what="the rating")  # fmt: skip
-        for proc in procs:
-            assert proc.wait(30) == 0
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-    return callers
-
-
 def quiet_scrape(server: Prometheus, after: float) -> float:
     """The time of a scrape taken after `after` with no abandon pending: the mix's T0."""
     found: list[float] = []
@@ -243,13 +193,14 @@ EXPECTED: dict[str, object] = {
 }
 
 
+@pytest.mark.usefixtures("fast_and_late_seats")
 def test_real_prometheus_scraping_a_call_mix_gives_the_hand_worked_counts_and_percentiles(
-    pbx: Pbx, ivr_service: IvrService, prometheus: Prometheus, seats: None, sipp: Sipp, events: EventLog
+    pbx: Pbx, ivr_service: IvrService, prometheus: Prometheus, sipp: Sipp, events: EventLog
 ) -> None:
     wait_until(lambda: "0 active calls" in pbx.cli("core show channels count"), 60, "earlier tests' calls to end")
     t0 = quiet_scrape(prometheus, after=time.time())
 
-    callers = run_mix(sipp, events)
+    callers = run_mix(sipp, events, late_abandon_ms=9000)
 
     seen: list[dict[str, object]] = []
 
