@@ -20,11 +20,15 @@ left. The same window's idle share (the rate measured over ``--idle``
 seconds before the calls, times the window) is printed beside it and taken
 off in the "net" column. Wall time is not a figure here: the box is shared.
 
-Configurations (the baseline first, in the same run): ``baseline`` starts the
-service with ``IVR_BENCH_BASELINE=1`` in its environment, which restores the
-per-call costs this change removed (see the module `ivr.agi.server` and
-BENCHMARKS.md "Control-plane cost (session 7)"); ``current`` without it.
-Each row is printed with its ratio to the baseline.
+Configurations, in the same run, on the same PBX: ``baseline`` is the
+service as it was at git revision ``--baseline`` (default ``34bb397``, the
+tree the issue measured: per-step log lines through structlog's own pipeline,
+worker-thread lookups, one SET VARIABLE per variable, ...), exported with
+``git archive`` and compiled the same way; ``current`` is the work tree as it
+is (a copy, compiled). They alternate for ``--rounds`` rounds (baseline,
+current, baseline, current, ...; a fresh service each time) so that drift in
+the box's load falls on both; every run is printed, then the median of each
+configuration with its ratio to the baseline's median.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import argparse
 import os
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -62,10 +67,9 @@ CALLER = "13811119999"  # not in the demo directory: a caller the IVR does not r
 # Press 1 (billing) 1.5 s after the answer, hang up 1.5 s later, in the billing menu.
 KEYS = ((1500, "1"),)
 HANGUP_AFTER_MS = 1500
-CONFIGURATIONS: tuple[tuple[str, dict[str, str]], ...] = (
-    ("baseline", {"IVR_BENCH_BASELINE": "1"}),
-    ("current", {}),
-)
+CONFIGURATIONS = ("baseline", "current")
+# The tree bench/service_cpu.py was written against (issue #16's measurements).
+BASELINE_REVISION = "34bb397"
 
 
 def cpu_seconds(pid: int) -> float:
@@ -185,14 +189,20 @@ def run_calls(
                a3 - a2, asterisk_idle_rate * window, k3 - k2, w3 - w2)  # fmt: skip
 
 
-def snapshot(tree: Path, *, copy: bool = True) -> bool:
-    """Copy the `ivr` package to `tree` and compile it there: the service runs from this copy.
+def snapshot(tree: Path, *, revision: str | None = None, copy: bool = True) -> bool:
+    """Put the `ivr` package in `tree` and compile it there: a service runs from this copy.
 
-    The work tree is shared: a rebuild of the compiled group in place (another
-    engineer's `ivr native build`) kills a service that has it loaded
-    (SIGSEGV), and half-finished edits would be measured. Returns whether the
-    copy runs compiled (a failed build leaves it plain Python: say so)."""
-    if copy:
+    `revision`: the package as it was at that git revision (``git archive``);
+    else the work tree's, copied. The work tree is shared: a rebuild of the
+    compiled group in place (another engineer's `ivr native build`) kills a
+    service that has it loaded (SIGSEGV), and half-finished edits would be
+    measured. Returns whether the copy runs compiled (a failed build leaves it
+    plain Python: say so)."""
+    tree.mkdir(parents=True, exist_ok=True)
+    if revision is not None:
+        archive = subprocess.run(["git", "archive", revision, "ivr"], cwd=REPO, capture_output=True, check=True)
+        subprocess.run(["tar", "-x", "-C", str(tree)], input=archive.stdout, check=True)
+    elif copy:
         shutil.copytree(REPO / "ivr", tree / "ivr", ignore=shutil.ignore_patterns("__pycache__"))
     env = {**os.environ, "PYTHONPATH": str(tree)}
     check = [sys.executable, "-c", "import ivr.native as n, sys; sys.exit(0 if n.is_fresh() else 1)"]
@@ -222,11 +232,14 @@ def prepare(run_dir: Path) -> Pbx:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=600, help="calls per configuration (default 600)")
+    parser.add_argument("--calls", type=int, default=600, help="calls per run (default 600)")
     parser.add_argument("--rate", type=float, default=20.0, help="new calls per second (default 20)")
     parser.add_argument("--idle", type=float, default=10.0, help="seconds of idle measurement before the calls")
-    parser.add_argument("--only", choices=[name for name, _ in CONFIGURATIONS], help="run one configuration")
-    parser.add_argument("--profile", type=Path, help="record a profile of the service per configuration here")
+    parser.add_argument("--rounds", type=int, default=2, help="runs of each configuration, alternating (default 2)")
+    parser.add_argument("--only", choices=CONFIGURATIONS, help="run one configuration")
+    parser.add_argument("--baseline", default=BASELINE_REVISION,
+                        help=f"git revision of the baseline service (default {BASELINE_REVISION})")  # fmt: skip
+    parser.add_argument("--profile", type=Path, help="record a profile of the service per run here")
     parser.add_argument(
         "--profiler",
         choices=("py-spy", "py-spy-native", "perf"),
@@ -235,7 +248,7 @@ def main() -> int:
         "or perf (on-CPU, kernel included)",
     )
     parser.add_argument("--keep", action="store_true", help="leave the PBX running at the end")
-    parser.add_argument("--tree", type=Path, help="run the service from this copy (a previous run's tree/) as it is")
+    parser.add_argument("--tree", type=Path, help="run `current` from this copy (a previous run's tree/) as it is")
     args = parser.parse_args()
     if os.geteuid() != 0:
         print("needs root (SIPp plays RTP DTMF through a raw socket) and Docker", file=sys.stderr)
@@ -248,45 +261,49 @@ def main() -> int:
     logs = base / "sipp"
     logs.mkdir()
     slot = os.environ["IVR_E2E_SLOT"]
-    print(f"slot {slot}, {args.calls} calls at {args.rate:g}/s per configuration; files in {base}")
-    tree = args.tree or base / "tree"
-    compiled = snapshot(tree, copy=args.tree is None)
-    os.environ["PYTHONPATH"] = str(tree)  # the service (a child) imports ivr from the copy
-    print(f"service runs from {tree}, {'compiled (mypyc)' if compiled else 'PLAIN PYTHON (build failed)'}")
+    names = [name for name in CONFIGURATIONS if args.only in (None, name)]
+    print(f"slot {slot}, {args.calls} calls at {args.rate:g}/s per run, {args.rounds} round(s); files in {base}")
+    trees: dict[str, Path] = {}
+    for name in names:
+        tree = args.tree if name == "current" and args.tree else base / f"tree-{name}"
+        revision = args.baseline if name == "baseline" else None
+        compiled = snapshot(tree, revision=revision, copy=not (name == "current" and args.tree))
+        trees[name] = tree
+        source = f"git revision {revision}" if revision else "the work tree"
+        how = "compiled (mypyc)" if compiled else "PLAIN PYTHON (build failed)"
+        print(f"{name}: {source}, runs from {tree}, {how}")
     pbx = prepare(run_dir)
+    settings = {name: pbx.settings for name in names}
+    if "baseline" in names:
+        # The baseline's own catalog: the schema moves on (keys it would refuse).
+        text = subprocess.run(["git", "show", f"{args.baseline}:callcenter.yaml"], cwd=REPO, capture_output=True,
+                              text=True, check=True).stdout  # fmt: skip
+        catalog = catalog_copy(base / "callcenter-baseline.yaml", always_open=True, source=text)
+        settings["baseline"] = pbx.settings.model_copy(update={"catalog": catalog})
     asterisk_pid = container_pid(pbx.name)
     sipp = Sipp(pbx.settings, logs)
     runs: list[Run] = []
     try:
-        for name, env in CONFIGURATIONS:
-            if args.only and name != args.only:
-                continue
-            service = IvrService(pbx.settings, base / f"ivr-serve-{name}.log")
-            saved = {key: os.environ.get(key) for key in env}
-            os.environ.update(env)
-            try:
+        for round_ in range(1, args.rounds + 1):
+            for name in names:
+                os.environ["PYTHONPATH"] = str(trees[name])  # the service (a child) imports ivr from its copy
+                label = f"{name}-{round_}"
+                service = IvrService(settings[name], base / f"ivr-serve-{label}.log")
                 service.start()
-            finally:
-                for key, value in saved.items():
-                    if value is None:
-                        os.environ.pop(key, None)
-                    else:
-                        os.environ[key] = value
-            try:
-                # One warm-up call: imports, first-use caches, the first AMI events.
-                run_calls(f"{name}-warmup", service, sipp, asterisk_pid, 5, 5, 1.0, None)
-                run = run_calls(
-                    name, service, sipp, asterisk_pid, args.calls, args.rate, args.idle, args.profile, args.profiler
-                )
-            finally:
-                service.stop()
-            runs.append(run)
-            log_lines = sum(1 for _ in service.log_path.open("rb"))
-            calls = max(run.successful + run.failed, 1)
-            kernel, switches = 1000 * run.service_system / calls, run.service_switches / calls
-            print(f"  {name}: {run.successful} successful, {run.failed} failed calls, window {run.window:.1f} s, "
-                  f"service log {log_lines} lines; service per call: system (kernel) {kernel:.3f} ms, "
-                  f"{switches:.1f} context switches")  # fmt: skip
+                try:
+                    # One warm-up call: imports, first-use caches, the first AMI events.
+                    run_calls(f"{label}-warmup", service, sipp, asterisk_pid, 5, 5, 1.0, None)
+                    run = run_calls(label, service, sipp, asterisk_pid, args.calls, args.rate, args.idle,
+                                    args.profile, args.profiler)  # fmt: skip
+                finally:
+                    service.stop()
+                runs.append(run)
+                log_lines = sum(1 for _ in service.log_path.open("rb"))
+                calls = max(run.successful + run.failed, 1)
+                kernel, switches = 1000 * run.service_system / calls, run.service_switches / calls
+                print(f"  {label}: {run.successful} successful, {run.failed} failed calls, window {run.window:.1f} s, "
+                      f"service log {log_lines} lines; service per call: system (kernel) {kernel:.3f} ms, "
+                      f"{switches:.1f} context switches")  # fmt: skip
     finally:
         if not args.keep:
             pbx.stop()
@@ -297,19 +314,31 @@ def main() -> int:
 def report(runs: list[Run]) -> None:
     if not runs:
         return
-    base = runs[0]
     print()
-    print("| configuration | calls ok/failed | service CPU ms/call (raw, idle) | Asterisk CPU ms/call (raw, idle) "
-          "| service/Asterisk | service vs first row |")  # fmt: skip
-    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    print("| run | calls ok/failed | service CPU ms/call (raw, idle) | Asterisk CPU ms/call (raw, idle) "
+          "| service/Asterisk |")  # fmt: skip
+    print("| --- | ---: | ---: | ---: | ---: |")
     for run in runs:
         ms = 1000 / max(run.successful + run.failed, 1)
         print(
             f"| {run.name} | {run.successful}/{run.failed} "
             f"| **{run.service_ms:.3f}** ({ms * run.service_cpu:.3f}, {ms * run.service_idle:.3f}) "
             f"| **{run.asterisk_ms:.2f}** ({ms * run.asterisk_cpu:.2f}, {ms * run.asterisk_idle:.2f}) "
-            f"| {run.service_ms / run.asterisk_ms:.3f} | {run.service_ms / base.service_ms:.2f} |"
+            f"| {run.service_ms / run.asterisk_ms:.3f} |"
         )
+    medians = {
+        name: (statistics.median(r.service_ms for r in group), statistics.median(r.asterisk_ms for r in group))
+        for name in CONFIGURATIONS
+        if (group := [r for r in runs if r.name.rsplit("-", 1)[0] == name])
+    }
+    first = next(iter(medians.values()))[0]
+    print()
+    print("| configuration (median of its runs) | service CPU ms/call | Asterisk CPU ms/call | service/Asterisk "
+          "| service vs baseline |")  # fmt: skip
+    print("| --- | ---: | ---: | ---: | ---: |")
+    for name, (service_ms, asterisk_ms) in medians.items():
+        print(f"| {name} | **{service_ms:.3f}** | {asterisk_ms:.2f} | {service_ms / asterisk_ms:.3f} "
+              f"| {service_ms / first:.2f} |")  # fmt: skip
 
 
 if __name__ == "__main__":

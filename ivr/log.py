@@ -21,7 +21,6 @@ import contextlib
 import contextvars
 import json as jsonlib
 import logging
-import os
 import re
 import sys
 import threading
@@ -31,9 +30,6 @@ from typing import Any, cast
 
 import structlog
 
-# `bench/service_cpu.py`'s same-run baseline: structlog's lazy proxy, its Python processors,
-# `json.dumps` and one write per line, as before `ModuleLogger`, `LineBatcher` and the compiled steps.
-_BASELINE = os.environ.get("IVR_BENCH_BASELINE") == "1"
 # Keys whose value is never logged, whatever it looks like.
 SENSITIVE_KEYS = frozenset({"pin", "password", "secret", "card", "card_number", "pan", "id_number", "digits", "cvv"})
 # 11+ digits, optionally grouped by single spaces or dashes: card numbers
@@ -321,16 +317,12 @@ def format_exc_info(logger: Any, method: str, event_dict: MutableMapping[str, An
 def configure(level: str = "info", json: bool = False) -> None:
     """Configure structlog once, at the composition root (`ivr serve`, the CLI)."""
     renderer: Any = _json_renderer() if json else PlainConsoleRenderer()
-    # structlog's own processors in the baseline; the same steps compiled otherwise.
-    merge: Any = structlog.contextvars.merge_contextvars if _BASELINE else merge_call_context
-    level_of: Any = structlog.processors.add_log_level if _BASELINE else add_level
-    exc_info: Any = structlog.processors.format_exc_info if _BASELINE else format_exc_info
     structlog.configure(
         processors=[
-            merge,
-            level_of,
+            merge_call_context,
+            add_level,
             UtcTimestamp(),
-            exc_info,
+            format_exc_info,
             redact_fields,
             # Tracebacks are text by now: the line is masked with them.
             MaskedRenderer(renderer),
@@ -376,8 +368,8 @@ def _json_serializer() -> dict[str, Any]:
 
     `json.dumps` builds a `JSONEncoder` and its C encoder for every line; that
     Python-level set-up costs more than encoding a log line. Without the C
-    encoder (or in the baseline), `json.dumps` itself."""
-    if getattr(jsonlib.encoder, "c_make_encoder", None) is None or _BASELINE:
+    encoder, `json.dumps` itself."""
+    if getattr(jsonlib.encoder, "c_make_encoder", None) is None:
         return {}
     encode = _c_encoder()
 
@@ -399,8 +391,6 @@ def flush() -> None:
 def _line_writer() -> Any:
     """Lines to stderr, in batches (`LineBatcher`; one per process, flushed at exit)."""
     global _batcher
-    if _BASELINE:
-        return structlog.WriteLoggerFactory(file=sys.stderr)
     if _batcher is None:
         _batcher = LineBatcher(sys.stderr)
         atexit.register(_flush_at_exit)
@@ -486,6 +476,4 @@ class ModuleLogger:
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:
     """A module's logger (see `ModuleLogger`); typed as structlog's for its callers."""
-    if _BASELINE:
-        return structlog.get_logger(name)  # type: ignore[no-any-return]
     return cast(structlog.stdlib.BoundLogger, ModuleLogger(name))

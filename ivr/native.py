@@ -4,7 +4,8 @@
 `make test`) compiles `MODULES` with mypyc, which ships with mypy, into one
 group of extension modules beside the sources, and records every source's
 SHA-256 in `ivr/_native.json`. The modules are the per-call and per-event
-paths: the FastAGI protocol and server, the logging pipeline, the AMI parser,
+paths: the FastAGI protocol and server, the IVR call flow and menu engine
+(`ivr.callflow.flow`, `ivr.menu.engine`), the logging pipeline, the AMI parser,
 and the metrics events, intake, KPI and reducer modules (see BENCHMARKS.md
 for what they gain).
 
@@ -42,6 +43,8 @@ MODULES: tuple[str, ...] = (
     "ivr.agi.protocol",
     "ivr.agi.server",
     "ivr.agi.stats",
+    "ivr.callflow.flow",
+    "ivr.menu.engine",
     "ivr.log",
     "ivr.ami.protocol",
     "ivr.metrics.events",

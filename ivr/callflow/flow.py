@@ -12,9 +12,23 @@ only carries out its steps over the AGI session and feeds back what happened:
 Card data: digits of a secret `Collect` (card last four, PIN) are kept in
 local variables only, never logged or set on the channel; the AMI users have
 no `agi`, `dtmf` or `dialplan` event class, so AGIExec/DTMF/VarSet events with
-them reach nobody. The service's own call trace (`ivr_*` log events, bound to
-the call's uniqueid) records prompts, menu keys, and `secret` collections as
-their length only.
+them reach nobody.
+
+The call trace: one ``ivr`` object bound to the call's log context
+(`CallTrace`), filled in as the call goes and written once, in the line that
+ends the call (the FastAGI server's ``agi_call_finished`` or
+``agi_caller_hung_up``, info): how the call started (``recognised``,
+``tier``, ``open``, ``announcements``), its ``steps`` in order (``play
+<prompt>``, ``keys <digits>``, ``keys (silence)``, ``keys (<n> secret)`` for
+a secret collection, of which only the length is kept, ``pin ok``/``pin
+failed``, ``activation <result>``), and how it ended (``handoff`` with the
+queue, priority, language, tier, verification, path and reason; ``hangup``
+with the IVR's reason; or, when the caller hung up, ``waiting_for`` and
+``path``). One line per call instead of one per step: each line costs about
+as much as all of the call's AGI parsing (BENCHMARKS.md, "Control-plane
+cost"). A line logged during the call (a prompt that cannot be played, at
+error level) carries the trace so far. A call cut short by the service's own
+crash leaves no trace line, as before it could lose its last 0.2 s of lines.
 """
 
 from __future__ import annotations
@@ -25,7 +39,7 @@ from datetime import UTC, datetime
 
 from ivr.agi import AgiCommandFailed, AgiHangup, AgiSession
 from ivr.catalog.model import Catalog
-from ivr.directory import CustomerDirectory
+from ivr.directory import Customer, CustomerDirectory
 from ivr.hours.opening import line_is_open
 from ivr.log import bind_call, get_logger
 from ivr.menu.engine import (
@@ -52,17 +66,43 @@ KEYS = "0123456789*#"
 SILENCE = "silence/1"
 
 
-async def stream_prompt(session: AgiSession, sounds: str, prompt: str, keys: str = "") -> str:
+async def stream_prompt(
+    session: AgiSession, sounds: str, prompt: str, keys: str = "", steps: list[str] | None = None
+) -> str:
     """STREAM FILE of `sounds/<prompt>` ("zh/welcome"); a prompt that cannot be
     played is logged (an error: the channel is up, the file is missing) and
     skipped. Returns the escape key pressed, or "". A caller who hangs up
-    during playback raises AgiHangup (the session tells it from a fault)."""
-    log.info("ivr_play", prompt=prompt)
+    during playback raises AgiHangup (the session tells it from a fault).
+    `steps`: the call's trace (`CallTrace`), where the prompt is recorded."""
+    if steps is not None:
+        steps.append("play " + prompt)
     try:
         return await session.stream_file(f"{sounds.rstrip('/')}/{prompt}", keys)
     except AgiCommandFailed:
         log.error("ivr_prompt_failed", prompt=prompt)
         return ""
+
+
+def start_trace(
+    steps: list[str], customer: Customer | None, is_open: bool, announcements: tuple[str, ...]
+) -> dict[str, object]:
+    """The call's ``ivr`` trace (see the module's docstring), bound to its log context."""
+    trace: dict[str, object] = {
+        "recognised": customer is not None,
+        "tier": customer.tier if customer is not None else None,
+        "open": is_open,
+        "announcements": list(announcements),
+        "steps": steps,
+    }
+    bind_call(ivr=trace)
+    return trace
+
+
+def collected(step: Collect, digits: str) -> str:
+    """A collection in the trace: the keys, or only how many for a secret one."""
+    if step.secret:
+        return f"keys ({len(digits)} secret)"
+    return "keys " + (digits or "(silence)")
 
 
 class CallFlow:
@@ -126,17 +166,18 @@ class CallFlow:
         except UnknownLine:
             log.warning("ivr_unknown_line", line=line)  # the dialplan's fallback stays in place
             return
-        log.info("ivr_call_started", line=line, recognised=customer is not None,
-                 tier=customer.tier if customer else None, open=is_open, announcements=list(announcements))  # fmt: skip
+        done: list[str] = []
+        trace = start_trace(done, customer, is_open, announcements)
         try:
             while True:
-                event = await self._run(session, steps, directory)
+                event = await self._run(session, steps, directory, trace, done)
                 if event is None:
                     return
                 steps = walker.handle(event)
         except AgiHangup:
-            # The server writes the call's one hang-up line (info): with where the caller was.
-            bind_call(waiting_for=walker.waiting_for, path=">".join(walker.path))
+            # The server writes the call's one hang-up line (info), with where the caller was.
+            trace["waiting_for"] = walker.waiting_for
+            trace["path"] = ">".join(walker.path)
             raise
 
     async def _set_variables(self, session: AgiSession, pairs: tuple[tuple[str, str], ...]) -> None:
@@ -146,46 +187,46 @@ class CallFlow:
             for name, value in pairs:
                 await session.set_variable(name, value)
 
-    async def _stream(self, session: AgiSession, prompt: str, keys: str = "") -> str:
-        return await stream_prompt(session, self._sounds, prompt, keys)
-
-    async def _run(self, session: AgiSession, steps: tuple[Step, ...], directory: CustomerDirectory) -> Event | None:
+    async def _run(
+        self, session: AgiSession, steps: tuple[Step, ...], directory: CustomerDirectory,
+        trace: dict[str, object], done: list[str],
+    ) -> Event | None:  # fmt: skip
+        """Carries out the walker's steps; `done` is the trace's list of steps."""
         event: Event | None = None
         for step in steps:
             if isinstance(step, Play):
                 for prompt in step.prompts:
-                    await self._stream(session, prompt)
+                    await stream_prompt(session, self._sounds, prompt, "", done)
             elif isinstance(step, Collect):
-                digits = await self._collect(session, step)
-                if step.secret:
-                    log.info("ivr_collect", prompts=list(step.prompts), secret=True, length=len(digits))
-                else:
-                    log.info("ivr_collect", prompts=list(step.prompts), keys=digits or "(silence)")
+                digits = await self._collect(session, step, done)
+                done.append(collected(step, digits))
                 event = DigitsCollected(digits)
             elif isinstance(step, SetContext):
                 await self._set_variables(session, step.vars)
             elif isinstance(step, VerifyPin):
                 ok = await asyncio.to_thread(directory.verify_pin, step.customer_id, step.card_last4, step.pin)
-                log.info("ivr_verification", ok=ok)
+                done.append("pin ok" if ok else "pin failed")
                 event = PinChecked(ok)
             elif isinstance(step, ActivateCard):
                 result = await asyncio.to_thread(directory.activate_card, step.customer_id, step.card_last4)
-                log.info("ivr_card_activation", result=str(result))
+                done.append(f"activation {result}")
                 event = CardActivationDone(result)
             elif isinstance(step, Handoff):
                 await self._set_variables(session, step.channel_vars())
-                log.info("ivr_handoff", queue=step.queue, priority=step.priority, language=step.language,
-                         tier=step.tier, verified=step.verified, path=step.path_text, reason=step.reason)  # fmt: skip
+                trace["handoff"] = {
+                    "queue": step.queue, "priority": step.priority, "language": step.language, "tier": step.tier,
+                    "verified": step.verified, "path": step.path_text, "reason": step.reason,
+                }  # fmt: skip
                 return None
             elif isinstance(step, Hangup):
                 for prompt in step.prompts:
-                    await self._stream(session, prompt)
-                log.info("ivr_hangup", reason=step.reason)
+                    await stream_prompt(session, self._sounds, prompt, "", done)
+                trace["hangup"] = step.reason
                 await session.hangup()
                 return None
         return event
 
-    async def _collect(self, session: AgiSession, step: Collect) -> str:
+    async def _collect(self, session: AgiSession, step: Collect, done: list[str]) -> str:
         """Prompts with barge-in, then up to max_digits keys, each within timeout_ms.
 
         The first key comes from STREAM FILE / WAIT FOR DIGIT, which report any
@@ -193,7 +234,7 @@ class CallFlow:
         GET DATA then collects the rest of a multi-digit entry."""
         first = ""
         for prompt in step.prompts:
-            first = await self._stream(session, prompt, KEYS)
+            first = await stream_prompt(session, self._sounds, prompt, KEYS, done)
             if first:
                 break
         if not first:

@@ -65,15 +65,15 @@ def test_settings(run_dir: Path, **overrides: object) -> Settings:
 
 def catalog_copy(
     path: Path, *, always_open: bool = False, closed_on: str | None = None, survey_lines: set[str] | None = None,
-    adherence_tolerance: int | None = None,
+    adherence_tolerance: int | None = None, source: str | None = None,
 ) -> Path:
-    """Write the real catalog to `path` with the office calendar open around the
-    clock, or closed all day on `closed_on` (YYYY-MM-DD, a holiday), the
-    post-call survey only on `survey_lines` (line ids) and the adherence
-    tolerance (minutes) when given."""
+    """Write the real catalog (or the text `source`) to `path` with the office
+    calendar open around the clock, or closed all day on `closed_on`
+    (YYYY-MM-DD, a holiday), the post-call survey only on `survey_lines` (line
+    ids) and the adherence tolerance (minutes) when given."""
     import yaml
 
-    data = yaml.safe_load((REPO / "callcenter.yaml").read_text(encoding="utf-8"))
+    data = yaml.safe_load(source if source is not None else (REPO / "callcenter.yaml").read_text(encoding="utf-8"))
     if survey_lines is not None:
         for line in data["numbers"]:
             line["survey"] = line["id"] in survey_lines
@@ -278,6 +278,28 @@ def queue_log_outcome(settings: Settings, uniqueid: str) -> str | None:
         if len(fields) > 4 and fields[1] == uniqueid and fields[4] in QUEUE_LOG_OUTCOMES:
             return fields[4]
     return None
+
+
+# The line that ends a FastAGI call (ivr.agi.server): an IVR call's trace is in it.
+CALL_ENDS = ("agi_call_finished", "agi_caller_hung_up", "agi_handler_failed")
+
+
+def call_trace(records: list[dict[str, object]]) -> dict[str, Any]:
+    """The ``ivr`` trace (ivr.callflow.flow) of the one IVR call ended among `records`."""
+    traces = [r["ivr"] for r in records if r.get("event") in CALL_ENDS and "ivr" in r]
+    assert len(traces) == 1, [r.get("event") for r in records]
+    trace: dict[str, Any] = traces[0]  # type: ignore[assignment]
+    return trace
+
+
+def played(trace: dict[str, Any]) -> list[str]:
+    """The prompts a call's trace played, in order."""
+    return [str(step)[len("play ") :] for step in trace["steps"] if str(step).startswith("play ")]
+
+
+def pin_checks(trace: dict[str, Any]) -> list[bool]:
+    """Each PIN check of a call, in order: verified or not."""
+    return [step == "pin ok" for step in trace["steps"] if str(step).startswith("pin ")]
 
 
 QUEUE_LOG_OUTCOMES = frozenset({"COMPLETECALLER", "COMPLETEAGENT", "ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY",

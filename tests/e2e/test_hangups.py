@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from ivr.settings import Settings
-from tests.e2e.harness import EventLog, IvrService, Sipp, chan_var, wait_until
+from tests.e2e.harness import EventLog, IvrService, Sipp, call_trace, chan_var, played, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -47,9 +47,9 @@ def hang_up_in_the_ivr(service: IvrService, sipp: Sipp, caller: str, after_ms: i
     wait_until(lambda: any(r["event"] == "agi_caller_hung_up" for r in call_lines(service, before)), 10,
                "the call's last line")  # fmt: skip
     lines = call_lines(service, before)
-    started = [r for r in lines if r["event"] == "ivr_call_started"]
-    assert len(started) == 1, [r["event"] for r in lines]
-    uniqueid = started[0]["uniqueid"]
+    ended = [r for r in lines if r["event"] == "agi_caller_hung_up" and "ivr" in r]
+    assert len(ended) == 1, [r["event"] for r in lines]
+    uniqueid = ended[0]["uniqueid"]
     return [r for r in lines if r.get("uniqueid") == uniqueid]
 
 
@@ -69,8 +69,9 @@ def test_hanging_up_while_the_menu_waits_for_a_key_is_one_info_line_and_no_error
     lines = hang_up_in_the_ivr(ivr_service, sipp, "13811110061", menu_ms + MENU_DIGIT_TIMEOUT_MS // 2)
 
     hangup = assert_one_info_line_and_no_error(lines, "WAIT FOR DIGIT")
-    assert (hangup["script"], hangup["waiting_for"], hangup["path"]) == ("route", "menu_digit", "main>root")
-    assert [r["prompt"] for r in lines if r["event"] == "ivr_play"] == list(MENU_PROMPTS)
+    trace = call_trace(lines)
+    assert (hangup["script"], trace["waiting_for"], trace["path"]) == ("route", "menu_digit", "main>root")
+    assert played(trace) == list(MENU_PROMPTS)
 
 
 def test_hanging_up_during_the_greeting_is_one_info_line_and_no_error(

@@ -15,7 +15,18 @@ from pathlib import Path
 import pytest
 
 from tests.e2e.conftest import ARTIFACTS
-from tests.e2e.harness import EventLog, IvrService, Pbx, Sipp, chan_var, free_port, wait_until
+from tests.e2e.harness import (
+    EventLog,
+    IvrService,
+    Pbx,
+    Sipp,
+    call_trace,
+    chan_var,
+    free_port,
+    pin_checks,
+    wait_until,
+)
+from tests.e2e.harness import played as played_in
 
 pytestmark = pytest.mark.e2e
 
@@ -48,13 +59,17 @@ def trace(service: IvrService, uniqueid: str) -> list[dict[str, object]]:
 
 
 def handoff(records: list[dict[str, object]]) -> dict[str, object]:
-    found = [r for r in records if r["event"] == "ivr_handoff"]
-    assert len(found) == 1, [r["event"] for r in records]
-    return found[0]
+    """Where the IVR handed the call to a queue, from the trace in its end line."""
+    handed: dict[str, object] = call_trace(records)["handoff"]
+    return handed
 
 
 def played(records: list[dict[str, object]]) -> list[str]:
-    return [str(r["prompt"]) for r in records if r["event"] == "ivr_play"]
+    return played_in(call_trace(records))
+
+
+def verifications(records: list[dict[str, object]]) -> list[bool]:
+    return pin_checks(call_trace(records))
 
 
 def queued_call(  # type: ignore[no-untyped-def]
@@ -149,7 +164,7 @@ def test_hang_up_mid_menu_leaves_no_session_task_or_error(ivr_service: IvrServic
     with ivr_service.log_path.open("rb") as handle:
         handle.seek(before)
         new = handle.read().decode(errors="replace")
-    assert '"ivr_call_started"' in new
+    assert '"steps": ["play zh/welcome"' in new, "the call's trace, in its end line"
     assert '"error"' not in new and "Traceback" not in new
 
 
@@ -197,7 +212,7 @@ def test_right_pin_is_verified_and_the_balance_is_read_out(
     joined = queued_call(sipp, events, "95588", DEMO_CUSTOMER, keys, join_within=90)
     records = trace(ivr_service, str(joined.get("Uniqueid")))
 
-    assert [r["ok"] for r in records if r["event"] == "ivr_verification"] == [True]
+    assert verifications(records) == [True]
     assert "zh/balance_is" in played(records)
     assert handoff(records)["verified"] is True
     assert chan_var(joined, "IVR_TIER") == "standard"
@@ -209,7 +224,7 @@ def test_wrong_pin_three_times_reaches_an_agent_flagged_unverified(
     joined = queued_call(sipp, events, "95588", DEMO_CUSTOMER, verification_keys(WRONG_PIN, 3))
     records = trace(ivr_service, str(joined.get("Uniqueid")))
 
-    assert [r["ok"] for r in records if r["event"] == "ivr_verification"] == [False, False, False]
+    assert verifications(records) == [False, False, False]
     handed = handoff(records)
     assert (handed["reason"], handed["verified"]) == ("verification_failed", False)
 
@@ -242,7 +257,7 @@ def test_card_activation_activates_the_card_once_then_says_it_is_active(
         joined = queued_call(sipp, events, "95588", DEMO_CUSTOMER, activation_keys(INACTIVE_CARD_LAST4),
                              join_within=90)  # fmt: skip
         records = trace(ivr_service, str(joined.get("Uniqueid")))
-        assert [r["ok"] for r in records if r["event"] == "ivr_verification"] == [True]
+        assert verifications(records) == [True]
         outcomes.append([p for p in played(records) if p in ("zh/card_activated", "zh/card_already_active")])
         handed = handoff(records)
         assert handed["verified"] is True

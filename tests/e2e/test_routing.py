@@ -20,13 +20,16 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from tests.e2e.harness import (
+    CALL_ENDS,
     REPO,
     EventLog,
     IvrService,
     Pbx,
     Sipp,
+    call_trace,
     catalog_copy,
     free_port,
+    played,
     wait_until,
 )
 from tests.e2e.harness import test_settings as settings_for
@@ -58,9 +61,6 @@ def log_records(service: IvrService, offset: int) -> list[dict[str, object]]:
     return [json.loads(line) for line in lines if line.startswith("{")]
 
 
-CALL_ENDS = ("agi_call_finished", "agi_caller_hung_up", "agi_handler_failed")
-
-
 def call_records(service: IvrService, offset: int) -> list[dict[str, object]]:
     """The log lines since `offset` once the AGI call has ended: the service
     writes a call's lines in batches and flushes them when the call ends."""
@@ -70,7 +70,7 @@ def call_records(service: IvrService, offset: int) -> list[dict[str, object]]:
 
 
 def prompts_heard(service: IvrService, offset: int) -> list[str]:
-    return [str(r["prompt"]) for r in call_records(service, offset) if r.get("event") == "ivr_play"]
+    return played(call_trace(call_records(service, offset)))
 
 
 def ivr(service: IvrService, *args: str) -> subprocess.CompletedProcess[str]:
@@ -303,9 +303,8 @@ def test_out_of_hours_the_group_line_says_so_offers_self_service_and_still_takes
         assert proc.wait(60) == 0, "the PBX hangs up after the closed message"
         heard = prompts_heard(service, offset)
         assert heard[0] == "zh/closed" and heard[-2:] == ["zh/closed_agents", "zh/goodbye"]
-        records = call_records(service, offset)
-        assert any(r.get("event") == "ivr_hangup" and r.get("reason") == "closed" for r in records)
-        assert not any(r.get("event") == "ivr_handoff" for r in records)
+        trace = call_trace(call_records(service, offset))
+        assert trace["hangup"] == "closed" and "handoff" not in trace
 
         mark = events.mark()
         proc = sipp.call("4008795588", "13800220002", keys=((1500, "1"),), hangup_after_ms=4000)

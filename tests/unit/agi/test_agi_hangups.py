@@ -343,7 +343,10 @@ async def test_caller_hanging_up_while_the_menu_waits_for_a_key_ends_the_route_w
         await pbx.exchange("CHANNEL STATUS", f"HANGUP\n{DEAD}")
         assert await until_closed(pbx) == b""
     hangup = assert_one_quiet_hangup_line(logs, "WAIT FOR DIGIT")
-    assert (hangup["script"], hangup["waiting_for"], hangup["path"]) == ("route", "menu_digit", "main>root")
+    trace = hangup["ivr"]
+    assert (hangup["script"], trace["waiting_for"], trace["path"]) == ("route", "menu_digit", "main>root")
+    # Every prompt of the menu played, no key yet: the caller hung up during the wait.
+    assert [step.split("/")[-1] for step in trace["steps"]] == ["welcome", "language_offer", "main_menu"]
     assert not any(e["event"] == "ivr_prompt_failed" for e in logs)
     assert next(c.hangups for c in server.stats.scripts()) == 1
 
