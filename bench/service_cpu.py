@@ -25,10 +25,14 @@ service as it was at git revision ``--baseline`` (default ``34bb397``, the
 tree the issue measured: per-step log lines through structlog's own pipeline,
 worker-thread lookups, one SET VARIABLE per variable, ...), exported with
 ``git archive`` and compiled the same way; ``current`` is the work tree as it
-is (a copy, compiled). They alternate for ``--rounds`` rounds (baseline,
-current, baseline, current, ...; a fresh service each time) so that drift in
-the box's load falls on both; every run is printed, then the median of each
-configuration with its ratio to the baseline's median.
+is (a copy, compiled); ``floor`` is no `ivr serve` at all but a bare
+FastAGI server from the current tree that makes the same three exchanges per
+call with no call flow (`FloorService`): what the transport itself costs,
+one TCP connection and three command exchanges per call. They alternate for
+``--rounds`` rounds (baseline, current, floor, baseline, ...; a fresh process
+each time) so that drift in the box's load falls on all; every run is
+printed, then the median of each configuration with its ratio to the
+baseline's median.
 """
 
 from __future__ import annotations
@@ -67,9 +71,65 @@ CALLER = "13811119999"  # not in the demo directory: a caller the IVR does not r
 # Press 1 (billing) 1.5 s after the answer, hang up 1.5 s later, in the billing menu.
 KEYS = ((1500, "1"),)
 HANGUP_AFTER_MS = 1500
-CONFIGURATIONS = ("baseline", "current")
+CONFIGURATIONS = ("baseline", "current", "floor")
 # The tree bench/service_cpu.py was written against (issue #16's measurements).
 BASELINE_REVISION = "34bb397"
+
+
+class FloorService(IvrService):
+    """The transport's floor: not `ivr serve` but a bare FastAGI server (this file,
+    ``--serve-floor``, from the current tree) that makes the three exchanges
+    the route makes for this call (one MSet of three variables, STREAM FILE of
+    a prompt with every key as escape digits until the caller hangs up) with no
+    call flow, no lookup, no metrics, no AMI; the same token check and one log
+    line per call. Its /healthz says only how many AGI sessions are open."""
+
+    def start(self) -> None:
+        out = self.log_path.open("ab")
+        command = [sys.executable, str(Path(__file__).resolve()), "--serve-floor"]
+        self.proc = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=self.env(), cwd=REPO)
+        wait_until(lambda: (h := self.health()) is not None and h["status"] == "ok", 30, "the floor server")
+
+
+def serve_floor() -> int:
+    """`FloorService`'s process: settings from the environment, as `ivr serve` reads them."""
+    import asyncio
+
+    import uvloop
+    from aiohttp import web
+
+    from ivr.agi import AgiAuth, AgiSession, FastAgiServer
+    from ivr.callflow import KEYS as ESCAPE_KEYS
+    from ivr.log import configure
+    from ivr.render import ContainerPaths
+    from ivr.settings import Settings
+
+    settings = Settings()
+    configure("info", json=True)
+    prompt = f"{ContainerPaths().sounds}/zh/main_menu"
+
+    async def call(session: AgiSession) -> None:
+        await session.set_variables((("__IVR_TIER", "standard"), ("__IVR_LANG", "zh"), ("CHANNEL(language)", "zh")))
+        while True:
+            await session.stream_file(prompt, ESCAPE_KEYS)
+
+    async def main() -> None:
+        auth = AgiAuth.from_key_file(settings.agi_key_file)
+        server = FastAgiServer(settings.agi_host, settings.agi_port, {"route": call}, command_timeout=30.0, auth=auth)
+        await server.start()
+
+        async def health(_request: web.Request) -> web.Response:
+            return web.json_response({"status": "ok", "agi": {"active_sessions": server.active_sessions}})
+
+        app = web.Application()
+        app.router.add_get("/healthz", health)
+        runner = web.AppRunner(app)
+        await runner.setup()
+        await web.TCPSite(runner, settings.http_host, settings.http_port).start()
+        await asyncio.Event().wait()
+
+    uvloop.run(main())
+    return 0
 
 
 def cpu_seconds(pid: int) -> float:
@@ -249,7 +309,10 @@ def main() -> int:
     )
     parser.add_argument("--keep", action="store_true", help="leave the PBX running at the end")
     parser.add_argument("--tree", type=Path, help="run `current` from this copy (a previous run's tree/) as it is")
+    parser.add_argument("--serve-floor", action="store_true", help="(internal) be the floor configuration's server")
     args = parser.parse_args()
+    if args.serve_floor:
+        return serve_floor()
     if os.geteuid() != 0:
         print("needs root (SIPp plays RTP DTMF through a raw socket) and Docker", file=sys.stderr)
         return 2
@@ -265,6 +328,8 @@ def main() -> int:
     print(f"slot {slot}, {args.calls} calls at {args.rate:g}/s per run, {args.rounds} round(s); files in {base}")
     trees: dict[str, Path] = {}
     for name in names:
+        if name == "floor":
+            continue  # runs from the current tree
         tree = args.tree if name == "current" and args.tree else base / f"tree-{name}"
         revision = args.baseline if name == "baseline" else None
         compiled = snapshot(tree, revision=revision, copy=not (name == "current" and args.tree))
@@ -272,6 +337,11 @@ def main() -> int:
         source = f"git revision {revision}" if revision else "the work tree"
         how = "compiled (mypyc)" if compiled else "PLAIN PYTHON (build failed)"
         print(f"{name}: {source}, runs from {tree}, {how}")
+    if "floor" in names:
+        if "current" not in trees:
+            trees["current"] = args.tree or base / "tree-current"
+            snapshot(trees["current"], copy=args.tree is None)
+        trees["floor"] = trees["current"]
     pbx = prepare(run_dir)
     settings = {name: pbx.settings for name in names}
     if "baseline" in names:
@@ -288,7 +358,8 @@ def main() -> int:
             for name in names:
                 os.environ["PYTHONPATH"] = str(trees[name])  # the service (a child) imports ivr from its copy
                 label = f"{name}-{round_}"
-                service = IvrService(settings[name], base / f"ivr-serve-{label}.log")
+                kind = FloorService if name == "floor" else IvrService
+                service = kind(settings[name], base / f"ivr-serve-{label}.log")
                 service.start()
                 try:
                     # One warm-up call: imports, first-use caches, the first AMI events.

@@ -25,6 +25,12 @@ the pause actions that failed, `ivr reconcile --since <start>` at the end
 difference", within `--settle` seconds: the service adds from queue_log what
 AMI never delivered 30 s after Asterisk logged it), and the resident memory of the service and of Asterisk sampled
 every minute, with the growth from the first sample to the last.
+
+With `IVR_TRACEMALLOC=<frames>` in the environment (0: no tracing) the service
+is sent SIGUSR2 at every sample: it writes `memory-<time>.json` (objects by
+type, malloc, SQLite and resident memory by mapping), `.pymalloc` and, when
+tracing, `.tracemalloc` snapshots into its run directory (`--keep` keeps them;
+see `ivr/serve.py`).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ import argparse
 import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 import threading
@@ -123,6 +130,8 @@ def soak(args: argparse.Namespace, work: Path) -> int:
             minute = 0
             while any(s.proc is not None and s.proc.poll() is None for s in streams):
                 samples.append(Sample(minute, load.usage(), load.active_calls()))
+                if os.environ.get("IVR_TRACEMALLOC") and load.service.proc is not None:
+                    os.kill(load.service.proc.pid, signal.SIGUSR2)  # a heap snapshot in the run dir (ivr/serve.py)
                 now = samples[-1]
                 print(f"minute {minute:3d}: {now.active_calls:4d} calls, "
                       f"Asterisk {now.usage.asterisk_rss_mib:7.1f} MiB, "
@@ -142,6 +151,8 @@ def soak(args: argparse.Namespace, work: Path) -> int:
         pauser.join(60)
         load.wait_quiet(180)
         samples.append(Sample(len(samples), load.usage(), 0))
+        if os.environ.get("IVR_TRACEMALLOC") and load.service.proc is not None:
+            os.kill(load.service.proc.pid, signal.SIGUSR2)
         reconciled = reconcile_settled(load, t0, args.settle)
     return report(args, results, samples, pauses, reconciled)
 

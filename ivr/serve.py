@@ -16,6 +16,10 @@ cleanup_ctx; stopped in reverse):
 9. FastAGI: the server, serving every feature's scripts (`ivr.agi.feature`);
 then the guarded HTTP site. Collaborators are created in the contexts and
 put on the app under typed keys; nothing is a module-level singleton.
+
+Memory (`ivr.memory`): large blocks go back to the system when freed
+(`hand_large_blocks_back`, at start); `IVR_TRACEMALLOC` turns on the opt-in
+SIGUSR2 memory snapshot.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from ivr.emergency.feature import FEATURE as EMERGENCY
 from ivr.eventloop import run_event_loop
 from ivr.health.feature import FEATURE as HEALTH
 from ivr.log import get_logger
+from ivr.memory import hand_large_blocks_back, snapshot_on_signal
 from ivr.metrics.feature import FEATURE as METRICS
 from ivr.reload.feature import FEATURE as RELOAD
 from ivr.scheduling.feature import FEATURE as SCHEDULING
@@ -83,6 +88,7 @@ async def run_service(settings: Settings, catalog: Catalog) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    snapshot_on_signal(loop, settings.run_dir)
     try:
         await stop.wait()
     finally:
@@ -100,6 +106,7 @@ def raise_file_limit() -> None:
 
 def serve(settings: Settings) -> int:
     logging_setup.configure(settings.log_level, json=settings.log_json)
+    hand_large_blocks_back()
     try:
         catalog = load_checked_catalog(settings.catalog)
     except CatalogError as exc:

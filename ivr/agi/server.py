@@ -223,11 +223,16 @@ class AgiSession:
         return self._hangup
 
     def _gone(self, message: str, command: str) -> AgiHangup:
+        """The exception to raise; the session keeps a twin that is never raised.
+
+        A raised exception carries its traceback, whose frames hold this
+        session: keeping that one would tie the session, its connection and
+        the call's frames into a cycle that only the garbage collector's full
+        pass frees (~12.6 KiB a call, hundreds of calls at a time in the soak)."""
         self._hung_up = True
-        hangup = AgiHangup(message, command)
         if self._hangup is None:
-            self._hangup = hangup
-        return hangup
+            self._hangup = AgiHangup(message, command)
+        return AgiHangup(message, command)
 
     async def execute(self, name: str, *args: str, response_within: float | None = None) -> AgiResponse:
         """Send one command and return its response within ``response_within`` seconds.
@@ -308,7 +313,11 @@ class AgiSession:
         try:
             await self.execute("CHANNEL STATUS")
         except AgiHangup as hangup:
+            # The probe is ours: the hang-up is what `name`'s -1 meant (the session's
+            # record of it was made by this probe: a session that had hung up sends none).
             hangup.command = name
+            if self._hangup is not None:
+                self._hangup.command = name
             raise
 
     # -- conveniences -----------------------------------------------------------

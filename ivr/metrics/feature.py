@@ -69,7 +69,7 @@ async def context(app: web.Application) -> AsyncIterator[None]:
     settings, catalog = app[SETTINGS], app[CATALOG]
     settings.run_dir.mkdir(parents=True, exist_ok=True)
     store = await asyncio.to_thread(SqliteEventStore, settings.event_store)
-    state = CenterState(group_configs(catalog))
+    state = CenterState(group_configs(catalog), retention=RECOVERY_DAYS * 86400)  # what a restart recovers
     keyer = CallerKeyer(settings.caller_salt.get_secret_value().encode())
     live = LiveMetrics(store, state, keyer, render=Wallboard(catalog), publish_interval=0.1)
     replayed = await live.recover(since=time.time() - RECOVERY_DAYS * 86400)

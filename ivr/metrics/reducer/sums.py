@@ -139,8 +139,9 @@ class CenterState(Reports):
         groups: Mapping[str, GroupConfig] | None = None,
         default_group: GroupConfig | None = None,
         dedupe_window: float | None = 6 * 3600.0,
+        retention: float | None = None,
     ) -> None:
-        super().__init__(groups, default_group, dedupe_window)
+        super().__init__(groups, default_group, dedupe_window, retention)
         self._live = _LiveSums()
 
     # -- live state ------------------------------------------------------------

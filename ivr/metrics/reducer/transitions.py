@@ -44,6 +44,8 @@ from .records import (
     SeatState,
 )
 
+FORGET_STEP = 86400.0  # seconds of event time between two `forget_before` with a `retention`
+
 # Asterisk device states that mean the seat's phone is not there (logged out).
 _DEVICE_GONE = frozenset({4, 5})  # AST_DEVICE_INVALID, AST_DEVICE_UNAVAILABLE
 
@@ -61,6 +63,7 @@ class Transitions:
         groups: Mapping[str, GroupConfig] | None = None,
         default_group: GroupConfig | None = None,
         dedupe_window: float | None = 6 * 3600.0,
+        retention: float | None = None,
     ) -> None:
         """`dedupe_window`: how far behind the horizon an event may arrive.
 
@@ -68,6 +71,12 @@ class Transitions:
         event older than that is dropped as late (counted in `late`), since it
         can only be a replay whose original has been forgotten. None keeps
         every event forever (unbounded memory).
+
+        `retention`: how long behind the horizon calls, seat segments and
+        surveys are kept (`forget_before`), forgotten a `FORGET_STEP` (a day)
+        at a time as the horizon moves on; None keeps them all (unbounded
+        memory: a long-running service passes its look-back, `ivr serve` the
+        8 days it recovers).
         """
         self._groups: dict[str, GroupConfig] = dict(groups or {})
         self._default = default_group or GroupConfig()
@@ -76,6 +85,8 @@ class Transitions:
         self._seen: set[tuple[Any, ...]] = set()
         self._seen_pruned_at: float | None = None
         self._prune_every = float("inf") if dedupe_window is None else dedupe_window / 4
+        self._retention = retention
+        self._forgotten_to: float | None = None  # the last `forget_before` cut, or where forgetting starts
         self._calls: dict[CallKey, CallRecord] = {}
         self._waiting: dict[str, dict[str, float]] = {}
         self._seats: dict[str, SeatRecord] = {}
@@ -136,6 +147,8 @@ class Transitions:
             pruned = self._seen_pruned_at
             if pruned is None or at - pruned >= self._prune_every:
                 self._prune_seen()
+            if self._retention is not None:
+                self._forget_old(at - self._retention)
         self.applied += 1
         self._handlers[type(event)](event)
 
@@ -294,6 +307,14 @@ class Transitions:
         elif horizon - self._seen_pruned_at >= window / 4:
             self._seen = {key for key in self._seen if key[1] >= horizon - window}
             self._seen_pruned_at = horizon
+
+    def _forget_old(self, cut: float) -> None:
+        # A day at a time: `forget_before` walks every record and the live sums are rebuilt after it.
+        if self._forgotten_to is None:
+            self._forgotten_to = cut
+        elif cut - self._forgotten_to >= FORGET_STEP:
+            self._forgotten_to = cut
+            self.forget_before(cut)
 
     def apply_all(self, events: Iterable[DomainEvent]) -> None:
         for event in events:

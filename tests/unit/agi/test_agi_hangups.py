@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -400,3 +401,32 @@ async def test_an_agent_hanging_up_before_the_feature_code_answer_is_one_info_li
         await pbx.exchange("SET VARIABLE IVR_FEATURE ok", "HANGUP")
         assert await until_closed(pbx) == b""
     assert_one_quiet_hangup_line(logs, "SET VARIABLE")
+
+
+# --------------------------------------------------------------------------- memory
+
+
+async def test_a_call_the_caller_hung_up_is_freed_when_it_ends_without_waiting_for_the_garbage_collector(
+    call: Call,
+) -> None:
+    """The session keeps how the caller hung up (`caller_hangup`), never the raised exception:
+    its traceback holds the session, a cycle that kept every ended call until a full collection.
+    (Counted among the collector's objects: a compiled session takes no weak reference.)"""
+
+    def sessions() -> int:
+        return sum(1 for o in gc.get_objects() if type(o) is AgiSession)
+
+    async def handler(session: AgiSession) -> None:
+        await session.stream_file("zh/welcome", "12")
+
+    gc.collect()
+    gc.disable()
+    try:
+        pbx, _server = await call(handler, "route")
+        await pbx.exchange("STREAM FILE zh/welcome 12", "HANGUP")
+        assert await until_closed(pbx) == b""
+        for _ in range(10):  # the call's task ends after the socket is closed
+            await asyncio.sleep(0)
+        assert sessions() == 0
+    finally:
+        gc.enable()
