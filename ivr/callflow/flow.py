@@ -15,7 +15,7 @@ no `agi`, `dtmf` or `dialplan` event class, so AGIExec/DTMF/VarSet events with
 them reach nobody.
 
 The call trace: one ``ivr`` object bound to the call's log context
-(`CallTrace`), filled in as the call goes and written once, in the line that
+(`start_trace`), filled in as the call goes and written once, in the line that
 ends the call (the FastAGI server's ``agi_call_finished`` or
 ``agi_caller_hung_up``, info): how the call started (``recognised``,
 ``tier``, ``open``, ``announcements``), its ``steps`` in order (``play
@@ -73,7 +73,7 @@ async def stream_prompt(
     played is logged (an error: the channel is up, the file is missing) and
     skipped. Returns the escape key pressed, or "". A caller who hangs up
     during playback raises AgiHangup (the session tells it from a fault).
-    `steps`: the call's trace (`CallTrace`), where the prompt is recorded."""
+    `steps`: the trace's list of steps (`start_trace`), where the prompt is recorded."""
     if steps is not None:
         steps.append("play " + prompt)
     try:
