@@ -7,51 +7,31 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime
 from decimal import Decimal
-from typing import Any
 
-import pytest
 import structlog
 
 from ivr.agi import FastAgiServer
 from ivr.callflow import CallFlow
 from ivr.catalog.model import Catalog
-from ivr.check import load_checked_catalog
 from ivr.directory.model import Card, Customer
+from tests.unit.agi.test_agi_hangups import NoCustomers, catalog, peers  # noqa: F401 (fixtures)
 from tests.unit.agi.test_agi_server import DEADLINE, FakeAsterisk, Peers
-from tests.unit.menu.conftest import CATALOG_FILE
 
 CARD_LAST4, PIN = "4321", "246810"
 CUSTOMER = Customer("c-1", "Demo", "standard", "zh", (Card(CARD_LAST4),), Decimal("12.30"), Decimal("45.60"),
                     date(2026, 12, 20))  # fmt: skip
 
 
-class OneCustomer:
+class OneCustomer(NoCustomers):
+    """The directory knows the caller and the PIN; nothing else is asked."""
+
     def by_caller_id(self, ani: str) -> Customer | None:
         return CUSTOMER
 
     def verify_pin(self, customer_id: str, card_last4: str, pin: str) -> bool:
         return (customer_id, card_last4, pin) == (CUSTOMER.id, CARD_LAST4, PIN)
-
-    def card_status(self, customer_id: str, card_last4: str) -> Any:
-        raise AssertionError("not asked")
-
-    def activate_card(self, customer_id: str, card_last4: str) -> Any:
-        raise AssertionError("not asked")
-
-
-@pytest.fixture(scope="module")
-def catalog() -> Catalog:
-    return load_checked_catalog(CATALOG_FILE)
-
-
-@pytest.fixture
-async def peers() -> AsyncIterator[Peers]:
-    opened = Peers()
-    yield opened
-    await opened.aclose()
 
 
 def header() -> bytes:
@@ -87,7 +67,7 @@ async def caller_typing(pbx: FakeAsterisk, entries: list[str]) -> None:
 
 
 async def test_the_end_line_carries_the_calls_steps_with_a_secret_entry_as_its_length_and_the_handoff(
-    peers: Peers, catalog: Catalog
+    peers: Peers, catalog: Catalog  # noqa: F811 (the fixtures imported above)
 ) -> None:
     flow = CallFlow(catalog, OneCustomer, "/srv/ivr/sounds", clock=lambda: datetime(2026, 12, 3, 3, 0, tzinfo=UTC),
                     lookups_inline=True, variables_at_once=True)  # fmt: skip
