@@ -28,10 +28,15 @@ def _ivr(service: IvrService, *args: str) -> subprocess.CompletedProcess[str]:
                           capture_output=True, text=True, timeout=300, check=False)  # fmt: skip
 
 
+def _cover_start() -> datetime:
+    """A quarter-hour 30-45 minutes ago: in the day's first 45 minutes, on the day before."""
+    start = datetime.now(TZ).replace(second=0, microsecond=0)
+    return start - timedelta(minutes=start.minute % 15 + 30)
+
+
 def _cover_now(service: IvrService, plan: int, seat: str) -> dict:
     """Move `seat` onto a flexible shift that started 30-45 minutes ago (its first break is 90 minutes in)."""
-    start = datetime.now(TZ).replace(second=0, microsecond=0)
-    start -= timedelta(minutes=start.minute % 15 + 30)
+    start = _cover_start()
     body = json.dumps({"day": start.date().isoformat(), "start": start.strftime("%H:%M"), "pattern": "flex"})
     status, answer = service.post(f"/api/schedule/plans/{plan}/seats/{seat}", body.encode())
     assert status == 200, answer
@@ -42,8 +47,9 @@ def _cover_now(service: IvrService, plan: int, seat: str) -> dict:
 def published_plan(ivr_service: IvrService) -> int:
     generated = _ivr(ivr_service, "history", "generate", "--days", "21")
     assert generated.returncode == 0, generated.stderr
-    today = datetime.now(TZ).date().isoformat()
-    body = json.dumps({"first_day": today, "days": 1, "time_limit": 20}).encode()
+    # From the day the cover shifts start (the day before, just after midnight) to today.
+    today, first = datetime.now(TZ).date(), _cover_start().date()
+    body = json.dumps({"first_day": first.isoformat(), "days": (today - first).days + 1, "time_limit": 20}).encode()
     status, answer = ivr_service.post("/api/schedule/plans", body, token="viewer-demo")
     assert status == 403 and answer["details"]["required_role"] == "supervisor"
     status, plan = ivr_service.post("/api/schedule/plans", body, timeout=120)
